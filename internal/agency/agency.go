@@ -1,0 +1,83 @@
+// Package agency owns the list of state agencies that publish services and
+// sign documents on the platform.
+//
+// Owns: table agency.
+//
+// May import: internal/pg, internal/i18n, internal/iin.
+package agency
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ortaq/ortaq/internal/i18n"
+	"github.com/ortaq/ortaq/internal/iin"
+	"github.com/ortaq/ortaq/internal/pg"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Schema is the agency capability's part of the database.
+func Schema() pg.Schema {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return pg.Schema{Name: "agency", Migrations: sub}
+}
+
+// Agency is a state body.
+type Agency struct {
+	ID   string    `json:"id"`
+	BIN  iin.BIN   `json:"bin"`
+	Name i18n.Text `json:"name"`
+}
+
+// ErrNotFound means no agency has the id.
+var ErrNotFound = errors.New("agency not found")
+
+// Store reads and writes agencies.
+type Store struct{ pool *pgxpool.Pool }
+
+// NewStore returns a store on pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Save creates or updates an agency.
+func (s *Store) Save(ctx context.Context, a Agency) error {
+	if !a.Name.Complete() {
+		return fmt.Errorf("agency %s: name must exist in kk, ru and en", a.ID)
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO agency (id, bin, name) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET bin = EXCLUDED.bin, name = EXCLUDED.name`,
+		a.ID, a.BIN.String(), a.Name)
+	if err != nil {
+		return fmt.Errorf("save agency %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// Get returns the agency with id.
+func (s *Store) Get(ctx context.Context, id string) (Agency, error) {
+	var a Agency
+	var bin string
+	err := s.pool.QueryRow(ctx, `SELECT id, bin, name FROM agency WHERE id = $1`, id).Scan(&a.ID, &bin, &a.Name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Agency{}, ErrNotFound
+	}
+	if err != nil {
+		return Agency{}, fmt.Errorf("get agency %s: %w", id, err)
+	}
+	a.BIN = iin.BIN(bin)
+	return a, nil
+}
+
+// Name returns the agency's name in every language.
+func (s *Store) Name(ctx context.Context, id string) (i18n.Text, error) {
+	a, err := s.Get(ctx, id)
+	return a.Name, err
+}

@@ -1,0 +1,242 @@
+// Package cli is the ortaq command line: it parses subcommands, flags and
+// ORTAQ_* environment variables into configuration and hands them to the
+// composition root. Precedence: flag, then environment, then default.
+//
+// May import: internal/app and the standard library.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ortaq/ortaq/internal/app"
+)
+
+// Version is set at build time with -ldflags "-X github.com/ortaq/ortaq/internal/cli.Version=...".
+var Version = "dev"
+
+// Main runs the command line and returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(rest, stdout, stderr)
+	case "migrate":
+		err = migrate(rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "ortaq %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	case "help", "-h", "--help", "-help":
+		usage(stdout)
+	default:
+		fmt.Fprintf(stderr, "ortaq: unknown command %q\n\n", cmd)
+		usage(stderr)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ortaq %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+var errUsage = errors.New("usage")
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `ortaq: one platform for a country's e-government services.
+
+Usage:
+  ortaq serve [flags]     run the platform (embedded PostgreSQL unless DATABASE_URL is set)
+  ortaq migrate [flags]   apply database migrations and exit
+  ortaq version           print the version
+
+Run "ortaq <command> --help" for the flags of a command; each flag can also be
+set by the ORTAQ_* environment variable shown next to it.
+`)
+}
+
+// flags is a flag set whose every flag also reads ORTAQ_<NAME>.
+type flags struct {
+	fs   *flag.FlagSet
+	envs map[string]string // flag name -> environment variable
+	bad  []string
+}
+
+func newFlags(name, summary string, stderr io.Writer) *flags {
+	f := &flags{fs: flag.NewFlagSet(name, flag.ContinueOnError), envs: map[string]string{}}
+	f.fs.SetOutput(stderr)
+	f.fs.Usage = func() {
+		out := f.fs.Output()
+		fmt.Fprintf(out, "Usage: ortaq %s [flags]\n\n%s\n\nFlags (each also read from the environment variable shown):\n", name, summary)
+		var names []string
+		f.fs.VisitAll(func(fl *flag.Flag) { names = append(names, fl.Name) })
+		sort.Strings(names)
+		for _, n := range names {
+			fl := f.fs.Lookup(n)
+			def := ""
+			if fl.DefValue != "" && fl.DefValue != "0" && fl.DefValue != "false" {
+				def = fmt.Sprintf(" (default %q)", fl.DefValue)
+			}
+			fmt.Fprintf(out, "  --%s  [%s]%s\n      %s\n", n, f.envs[n], def, fl.Usage)
+		}
+	}
+	return f
+}
+
+func envName(flagName string) string {
+	return "ORTAQ_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (f *flags) env(name string, extra ...string) (string, bool) {
+	f.envs[name] = strings.Join(append([]string{envName(name)}, extra...), ", ")
+	for _, e := range append([]string{envName(name)}, extra...) {
+		if v, ok := os.LookupEnv(e); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func (f *flags) String(p *string, name, def, usage string, extraEnv ...string) {
+	if v, ok := f.env(name, extraEnv...); ok {
+		def = v
+	}
+	f.fs.StringVar(p, name, def, usage)
+}
+
+func (f *flags) Bool(p *bool, name string, def bool, usage string) {
+	if v, ok := f.env(name); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.bad = append(f.bad, fmt.Sprintf("%s=%q: not true or false", envName(name), v))
+		}
+		def = b
+	}
+	f.fs.BoolVar(p, name, def, usage)
+}
+
+func (f *flags) Int(p *int, name string, def int, usage string) {
+	if v, ok := f.env(name); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			f.bad = append(f.bad, fmt.Sprintf("%s=%q: not a whole number", envName(name), v))
+		}
+		def = n
+	}
+	f.fs.IntVar(p, name, def, usage)
+}
+
+func (f *flags) Duration(p *time.Duration, name string, def time.Duration, usage string) {
+	if v, ok := f.env(name); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.bad = append(f.bad, fmt.Sprintf("%s=%q: not a duration such as 30s or 2m", envName(name), v))
+		}
+		def = d
+	}
+	f.fs.DurationVar(p, name, def, usage)
+}
+
+func (f *flags) Parse(args []string) error {
+	if err := f.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if f.fs.NArg() > 0 {
+		fmt.Fprintf(f.fs.Output(), "unexpected argument %q\n", f.fs.Arg(0))
+		return errUsage
+	}
+	if len(f.bad) > 0 {
+		return fmt.Errorf("bad environment: %s", strings.Join(f.bad, "; "))
+	}
+	return nil
+}
+
+// common flags of commands that reach the database.
+func databaseFlags(f *flags, cfg *app.Config, logLevel *string) {
+	f.String(&cfg.DataDir, "data", "./ortaq-data", "data directory of the embedded PostgreSQL cluster (ignored with --database-url)")
+	f.String(&cfg.DatabaseURL, "database-url", "", "PostgreSQL connection string; empty starts the embedded cluster", "DATABASE_URL")
+	f.String(&cfg.PGBin, "pg-bin", "", "directory with initdb and postgres; empty searches PATH and /usr/lib/postgresql/*/bin")
+	f.String(logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+func logger(level string, stderr io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	var cfg app.Config
+	var level string
+	f := newFlags("serve", "Runs the platform: portal, API, workers. Stops gracefully on SIGINT or SIGTERM.", stderr)
+	f.String(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
+	databaseFlags(f, &cfg, &level)
+	f.Bool(&cfg.Demo, "demo", false, "seed demo agencies, a synthetic population and the demo services")
+	f.Int(&cfg.DemoPeople, "demo-people", 10000, "size of the synthetic population that --demo creates")
+	f.Int(&cfg.Workers, "workers", 8, "application steps this node runs at once (0: submit only, others work)")
+	f.Duration(&cfg.JobTimeout, "job-timeout", 20*time.Second, "longest one automatic step may run")
+	f.Duration(&cfg.RescueAfter, "rescue-after", 30*time.Second, "when a step left running by a crashed node runs again (must exceed --job-timeout)")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if cfg.Workers < 0 || cfg.DemoPeople < 0 {
+		return errors.New("--workers and --demo-people must not be negative")
+	}
+	log, err := logger(level, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return app.Serve(ctx, cfg, log, stdout)
+}
+
+func migrate(args []string, stdout, stderr io.Writer) error {
+	var cfg app.Config
+	var level string
+	f := newFlags("migrate", "Applies every pending schema migration, then exits.", stderr)
+	databaseFlags(f, &cfg, &level)
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	log, err := logger(level, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	db, err := app.OpenDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	db.Close(context.Background())
+	fmt.Fprintln(stdout, "ortaq migrate: the database schema is up to date")
+	return nil
+}

@@ -1,0 +1,10 @@
+// Package demo seeds a platform with demonstration data: agencies with
+// signing keys, a synthetic population with valid, obviously synthetic IINs
+// (serial numbers from 9000), and the demo e-services. Seeding is idempotent:
+// running it again changes nothing.
+//
+// No real person's data is used anywhere.
+//
+// May import: internal/iin, internal/i18n, internal/agency, internal/registry,
+// internal/service, internal/document, internal/process (for flow names).
+package demo

@@ -1,0 +1,150 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ortaq/ortaq/internal/agency"
+	"github.com/ortaq/ortaq/internal/i18n"
+	"github.com/ortaq/ortaq/internal/iin"
+	"github.com/ortaq/ortaq/internal/process"
+	"github.com/ortaq/ortaq/internal/registry"
+	"github.com/ortaq/ortaq/internal/service"
+)
+
+// Seed is what the demo needs to write to.
+type Seed struct {
+	Agencies   *agency.Store
+	Population *registry.Population
+	Services   *service.Catalogue
+	Keys       interface {
+		EnsureKey(ctx context.Context, agency string) (string, error)
+	}
+}
+
+// Result tells what a seeded platform offers to try.
+type Result struct {
+	Citizens int64
+	// WithAddress gets a certificate; WithoutAddress is refused.
+	WithAddress    iin.IIN
+	WithoutAddress iin.IIN
+}
+
+// PopulationSeed fixes the synthetic population so demo IINs stay the same.
+const PopulationSeed = 20261123
+
+// Agencies are the demo's state bodies.
+func Agencies() []agency.Agency {
+	return []agency.Agency{
+		{ID: "mia", BIN: mustBIN(time.Date(2023, 9, 1, 0, 0, 0, 0, time.UTC), 90001), Name: i18n.Text{
+			KK: "Қазақстан Республикасы Ішкі істер министрлігі",
+			RU: "Министерство внутренних дел Республики Казахстан",
+			EN: "Ministry of Internal Affairs of the Republic of Kazakhstan",
+		}},
+		{ID: "mdai", BIN: mustBIN(time.Date(2023, 9, 1, 0, 0, 0, 0, time.UTC), 90002), Name: i18n.Text{
+			KK: "Қазақстан Республикасы Цифрлық даму, инновациялар және аэроғарыш өнеркәсібі министрлігі",
+			RU: "Министерство цифрового развития, инноваций и аэрокосмической промышленности Республики Казахстан",
+			EN: "Ministry of Digital Development, Innovations and Aerospace Industry of the Republic of Kazakhstan",
+		}},
+	}
+}
+
+func mustBIN(t time.Time, serial int) iin.BIN {
+	b, err := iin.NewBIN(t, '4', '0', serial)
+	if err != nil {
+		// Try neighbours: some serials have no control digit.
+		for s := serial + 1; err != nil; s++ {
+			b, err = iin.NewBIN(t, '4', '0', s)
+		}
+	}
+	return b
+}
+
+// Services are the demo's e-services.
+func Services() []service.Definition {
+	return []service.Definition{{
+		ID: "address-certificate", Version: 1, OwnerAgency: "mia", Audience: "citizen", Category: "housing",
+		Flow: process.FlowAddressCertificate,
+		Title: i18n.Text{
+			KK: "Тіркелген мекенжай туралы анықтама",
+			RU: "Справка о зарегистрированном адресе",
+			EN: "Certificate of registered address",
+		},
+		Description: i18n.Text{
+			KK: "Тұрақты тіркелген мекенжайыңызды растайтын анықтама. Деректер халық тізілімінен алынады: ештеңе толтырудың қажеті жоқ.",
+			RU: "Справка, подтверждающая ваш адрес постоянной регистрации. Данные берутся из регистра населения: заполнять ничего не нужно.",
+			EN: "A certificate confirming your permanent registered address. The data comes from the population registry: there is nothing to fill in.",
+		},
+		Result: i18n.Text{
+			KK: "Тіркелген мекенжай туралы анықтама (электрондық құжат, ІІМ қолтаңбасымен)",
+			RU: "Справка о зарегистрированном адресе (электронный документ, подписанный МВД)",
+			EN: "Certificate of registered address (an electronic document signed by the Ministry of Internal Affairs)",
+		},
+		TargetDuration: 5 * time.Minute, LegalDays: 1,
+	}}
+}
+
+// Run seeds everything, printing progress to out. population is the number
+// of synthetic citizens to create when the registry is empty.
+func Run(ctx context.Context, s Seed, population int, out io.Writer) (Result, error) {
+	for _, a := range Agencies() {
+		if err := s.Agencies.Save(ctx, a); err != nil {
+			return Result{}, err
+		}
+		if _, err := s.Keys.EnsureKey(ctx, a.ID); err != nil {
+			return Result{}, err
+		}
+	}
+	for _, d := range Services() {
+		if err := s.Services.Publish(ctx, d); err != nil {
+			return Result{}, err
+		}
+	}
+	citizens := Population(population, PopulationSeed)
+	count, err := s.Population.Count(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	if count == 0 && population > 0 {
+		fmt.Fprintf(out, "demo: creating %d synthetic citizens in the population registry...\n", population)
+		persons := make([]registry.Person, len(citizens))
+		for i, c := range citizens {
+			persons[i] = toPerson(c)
+		}
+		start := time.Now()
+		n, err := s.Population.Import(ctx, persons)
+		if err != nil {
+			return Result{}, err
+		}
+		fmt.Fprintf(out, "demo: %d citizens imported in %s\n", n, time.Since(start).Round(time.Millisecond))
+		count = n
+	}
+	r := Result{Citizens: count}
+	for _, c := range citizens {
+		if HasAddress(c) && r.WithAddress == "" {
+			r.WithAddress = c.IIN
+		}
+		if !HasAddress(c) && r.WithoutAddress == "" {
+			r.WithoutAddress = c.IIN
+		}
+	}
+	return r, nil
+}
+
+func toPerson(c Citizen) registry.Person {
+	p := registry.Person{
+		IIN: c.IIN, LastName: c.LastName, FirstName: c.FirstName, Patronymic: c.Patronymic,
+		BirthDate: c.BirthDate, Sex: c.Sex.String(),
+	}
+	if HasAddress(c) {
+		p.Address = &registry.Address{
+			KATO:     c.Address.KATO,
+			Region:   i18n.Text{KK: c.Address.Region.KK, RU: c.Address.Region.RU, EN: c.Address.Region.EN},
+			Locality: i18n.Text{KK: c.Address.Locality.KK, RU: c.Address.Locality.RU, EN: c.Address.Locality.EN},
+			Street:   c.Address.Street, House: c.Address.House, Flat: c.Address.Flat,
+		}
+	}
+	return p
+}

@@ -1,0 +1,351 @@
+// Package portal is the server-rendered web front for citizens: the service
+// list, the application form, the status page with its timeline, the result
+// document, and public verification of a document. Every page works without
+// JavaScript, speaks Kazakh first (Russian and English one click away) and
+// calls capabilities through their Go APIs, never over HTTP.
+//
+// Owns: routes /, /apply/{service}, /applications/{id}, /documents/{id},
+// /verify, /lang/{lang}, /static/.
+//
+// May import: internal/web, internal/apierr, internal/i18n, internal/service,
+// internal/process, internal/document.
+package portal
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ortaq/ortaq/internal/apierr"
+	"github.com/ortaq/ortaq/internal/document"
+	"github.com/ortaq/ortaq/internal/i18n"
+	"github.com/ortaq/ortaq/internal/process"
+	"github.com/ortaq/ortaq/internal/service"
+	"github.com/ortaq/ortaq/internal/web"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Deps are the capabilities the portal shows.
+type Deps struct {
+	Services  *service.Catalogue
+	Agencies  service.AgencyNames
+	Engine    *process.Engine
+	Documents *document.Store
+}
+
+// Portal serves the pages.
+type Portal struct {
+	deps  Deps
+	pages map[string]*template.Template
+	log   *slog.Logger
+}
+
+// New parses the templates; a template error is a programming error.
+func New(d Deps) *Portal {
+	p := &Portal{deps: d, pages: map[string]*template.Template{}}
+	for _, page := range []string{"home", "application", "document", "verify", "error"} {
+		t := template.New("layout.html").Funcs(funcs)
+		p.pages[page] = template.Must(t.ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html"))
+	}
+	return p
+}
+
+var almaty = time.FixedZone("Asia/Almaty", 5*60*60)
+
+var funcs = template.FuncMap{
+	"t":     func(lang i18n.Lang, key string, args ...any) string { return i18n.T(lang, key, args...) },
+	"in":    func(lang i18n.Lang, t i18n.Text) string { return t.In(lang) },
+	"langs": func() []i18n.Lang { return i18n.Supported },
+	// People see time in Kazakhstan's zone (UTC+5); storage stays UTC.
+	"when":    func(t time.Time) string { return t.In(almaty).Format("02.01.2006 15:04:05") },
+	"minutes": func(d time.Duration) int { return int(d.Minutes()) },
+	"ms": func(f float64) string {
+		if f < 0.1 {
+			return "<0.1"
+		}
+		return strconv.FormatFloat(f, 'f', 1, 64)
+	},
+	// loc picks the visitor's language out of a {kk, ru, en} document field.
+	"loc": func(lang i18n.Lang, v any) string {
+		if m, ok := v.(map[string]any); ok {
+			t := i18n.Text{}
+			t.KK, _ = m["kk"].(string)
+			t.RU, _ = m["ru"].(string)
+			t.EN, _ = m["en"].(string)
+			return t.In(lang)
+		}
+		return fmt.Sprint(v)
+	},
+}
+
+// Routes mounts the pages.
+func (p *Portal) Routes(s *web.Server) {
+	p.log = s.Logger()
+	static, _ := fs.Sub(staticFS, "static")
+	s.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	s.Handle("GET /{$}", p.page(p.home))
+	s.Handle("POST /apply/{service}", p.page(p.apply))
+	s.Handle("GET /applications/{id}", p.page(p.application))
+	s.Handle("GET /documents/{id}", p.page(p.document))
+	s.Handle("GET /verify", p.page(p.verifyForm))
+	s.Handle("POST /verify", p.page(p.verify))
+	s.Handle("GET /lang/{lang}", http.HandlerFunc(p.switchLang))
+}
+
+func cacheStatic(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// view is what every page template receives.
+type view struct {
+	Lang    i18n.Lang
+	Path    string
+	CSRF    string
+	Title   string
+	Refresh int // seconds; 0 means no automatic refresh
+	Data    any
+}
+
+type pageFunc func(w http.ResponseWriter, r *http.Request, v *view) (page string, status int, err error)
+
+// page renders a page, or an error page in the visitor's language.
+func (p *Portal) page(fn pageFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := &view{Lang: web.Lang(r), Path: r.URL.Path, CSRF: web.CSRFToken(w, r)}
+		if r.Method == http.MethodPost {
+			if err := web.CheckCSRF(r); err != nil {
+				p.renderError(w, r, v, err)
+				return
+			}
+		}
+		name, status, err := fn(w, r, v)
+		if err != nil {
+			p.renderError(w, r, v, err)
+			return
+		}
+		if name == "" { // the handler answered itself (a redirect)
+			return
+		}
+		p.render(w, r, name, status, v)
+	})
+}
+
+func (p *Portal) render(w http.ResponseWriter, r *http.Request, name string, status int, v *view) {
+	var buf bytes.Buffer
+	if err := p.pages[name].Execute(&buf, v); err != nil {
+		p.log.ErrorContext(r.Context(), "render page", "page", name, "error", err, "request_id", web.RequestID(r.Context()))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", string(v.Lang))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+type errorData struct {
+	Code      apierr.Code
+	Message   string
+	RequestID string
+}
+
+func (p *Portal) renderError(w http.ResponseWriter, r *http.Request, v *view, err error) {
+	e := apierr.From(err)
+	if e.Status() >= 500 {
+		p.log.ErrorContext(r.Context(), "page failed", "error", err, "request_id", web.RequestID(r.Context()), "path", r.URL.Path)
+	}
+	v.Title = i18n.T(v.Lang, "portal.error.title")
+	v.Data = errorData{Code: e.Code, Message: web.ErrorMessage(v.Lang, e.Code), RequestID: web.RequestID(r.Context())}
+	p.render(w, r, "error", e.Status(), v)
+}
+
+// switchLang remembers the chosen language and goes back to the page.
+func (p *Portal) switchLang(w http.ResponseWriter, r *http.Request) {
+	lang, ok := i18n.Parse(r.PathValue("lang"))
+	if !ok {
+		lang = i18n.KK
+	}
+	http.SetCookie(w, &http.Cookie{Name: web.LangCookie, Value: string(lang), Path: "/", MaxAge: 365 * 24 * 3600,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	next := r.URL.Query().Get("next")
+	// Only local paths: never an open redirect.
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		next = "/"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+type serviceCard struct {
+	Def            service.Definition
+	Owner          i18n.Text
+	IdempotencyKey string
+	IIN            string
+	FieldError     string
+}
+
+type homeData struct {
+	Services []serviceCard
+}
+
+func newKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (p *Portal) cards(ctx context.Context) ([]serviceCard, error) {
+	defs, err := p.deps.Services.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cards := make([]serviceCard, 0, len(defs))
+	for _, d := range defs {
+		owner, err := p.deps.Agencies.Name(ctx, d.OwnerAgency)
+		if err != nil {
+			return nil, err
+		}
+		cards = append(cards, serviceCard{Def: d, Owner: owner, IdempotencyKey: newKey()})
+	}
+	return cards, nil
+}
+
+func (p *Portal) home(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+	cards, err := p.cards(r.Context())
+	if err != nil {
+		return "", 0, err
+	}
+	v.Title = i18n.T(v.Lang, "portal.home.title")
+	v.Data = homeData{Services: cards}
+	return "home", http.StatusOK, nil
+}
+
+func (p *Portal) apply(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+	serviceID := r.PathValue("service")
+	key := r.PostFormValue("idempotency_key")
+	if !process.ValidIdempotencyKey(key) {
+		key = newKey()
+	}
+	app, _, err := p.deps.Engine.Submit(r.Context(), process.SubmitRequest{
+		ServiceID: serviceID, Inputs: process.Inputs{IIN: r.PostFormValue("iin")},
+		IdempotencyKey: key, RequestID: web.RequestID(r.Context()),
+	})
+	var e *apierr.Error
+	if errors.As(err, &e) && e.Code == apierr.Validation && len(e.Fields) > 0 {
+		// Show the form again with the error next to the field.
+		cards, cerr := p.cards(r.Context())
+		if cerr != nil {
+			return "", 0, cerr
+		}
+		for i := range cards {
+			if cards[i].Def.ID == serviceID {
+				cards[i].IIN = r.PostFormValue("iin")
+				cards[i].FieldError = web.ErrorMessage(v.Lang, e.Fields[0].Code)
+				cards[i].IdempotencyKey = key
+			}
+		}
+		v.Title = i18n.T(v.Lang, "portal.home.title")
+		v.Data = homeData{Services: cards}
+		return "home", http.StatusUnprocessableEntity, nil
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	http.Redirect(w, r, "/applications/"+app.ID.String(), http.StatusSeeOther)
+	return "", 0, nil
+}
+
+func (p *Portal) application(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return "", 0, apierr.New(apierr.ApplicationNotFound)
+	}
+	app, err := p.deps.Engine.View(r.Context(), id, v.Lang)
+	if errors.Is(err, process.ErrNotFound) {
+		return "", 0, apierr.New(apierr.ApplicationNotFound)
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	if app.Status == process.StatusSubmitted {
+		v.Refresh = 1
+	}
+	v.Title = app.Service.Title
+	v.Data = app
+	return "application", http.StatusOK, nil
+}
+
+type documentData struct {
+	View   document.View
+	Fields map[string]any
+}
+
+func (p *Portal) document(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return "", 0, apierr.New(apierr.DocumentNotFound)
+	}
+	d, err := p.deps.Documents.Read(r, id, "anonymous")
+	if errors.Is(err, document.ErrNotFound) {
+		return "", 0, apierr.New(apierr.DocumentNotFound)
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(d.Fields, &fields); err != nil {
+		return "", 0, err
+	}
+	v.Title = i18n.T(v.Lang, "portal.document.title")
+	v.Data = documentData{View: document.ViewOf(d), Fields: fields}
+	return "document", http.StatusOK, nil
+}
+
+type verifyData struct {
+	JWS    string
+	Result *document.Verification
+	Fields map[string]any
+}
+
+func (p *Portal) verifyForm(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+	v.Title = i18n.T(v.Lang, "portal.verify.title")
+	v.Data = verifyData{}
+	return "verify", http.StatusOK, nil
+}
+
+func (p *Portal) verify(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+	jws := strings.TrimSpace(r.PostFormValue("jws"))
+	res, err := p.deps.Documents.Verify(r.Context(), jws)
+	if err != nil {
+		return "", 0, err
+	}
+	data := verifyData{JWS: jws, Result: &res}
+	if res.Document != nil {
+		_ = json.Unmarshal(res.Document.Fields, &data.Fields)
+	}
+	v.Title = i18n.T(v.Lang, "portal.verify.title")
+	v.Data = data
+	return "verify", http.StatusOK, nil
+}

@@ -1,0 +1,394 @@
+package process_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ortaq/ortaq/internal/agency"
+	"github.com/ortaq/ortaq/internal/apierr"
+	"github.com/ortaq/ortaq/internal/app"
+	"github.com/ortaq/ortaq/internal/clock"
+	"github.com/ortaq/ortaq/internal/document"
+	"github.com/ortaq/ortaq/internal/i18n"
+	"github.com/ortaq/ortaq/internal/iin"
+	"github.com/ortaq/ortaq/internal/outbox"
+	"github.com/ortaq/ortaq/internal/pgtest"
+	"github.com/ortaq/ortaq/internal/process"
+	"github.com/ortaq/ortaq/internal/registry"
+	"github.com/ortaq/ortaq/internal/service"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m, app.Schemas()...) }
+
+type bundle struct {
+	pool     *pgxpool.Pool
+	engine   *process.Engine
+	services *service.Catalogue
+	docs     *document.Store
+	people   *registry.Population
+	// Citizens of the test registry.
+	withAddress, withoutAddress, unknown iin.IIN
+}
+
+func mustIIN(t testing.TB, birth time.Time, sex iin.Sex, serial int) iin.IIN {
+	t.Helper()
+	for s := serial; s < serial+20; s++ {
+		if n, err := iin.New(birth, sex, s); err == nil {
+			return n
+		}
+	}
+	t.Fatalf("no valid IIN near serial %d", serial)
+	return ""
+}
+
+var addressCertificate = service.Definition{
+	ID: "address-certificate", Version: 1, OwnerAgency: "mia", Audience: "citizen", Category: "housing",
+	Flow:           process.FlowAddressCertificate,
+	Title:          i18n.Text{KK: "Анықтама", RU: "Справка", EN: "Certificate"},
+	Description:    i18n.Text{KK: "Сипаттама", RU: "Описание", EN: "Description"},
+	Result:         i18n.Text{KK: "Мекенжай анықтамасы", RU: "Адресная справка", EN: "Address certificate"},
+	TargetDuration: 5 * time.Minute, LegalDays: 1,
+}
+
+// setup gives a test its own database with one agency, one service and three
+// citizens, and an engine with workers (nodes > 1 starts more engines).
+func setup(t *testing.T, nodes int) (*bundle, []*process.Engine) {
+	t.Helper()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	clk := clock.Real{}
+	b := &bundle{
+		pool:     db.Pool,
+		services: service.NewCatalogue(db.Pool, clk),
+		docs:     document.NewStore(db.Pool, clk),
+		people:   registry.NewPopulation(db.Pool, clk),
+	}
+	bin, _ := iin.NewBIN(time.Date(2023, 9, 1, 0, 0, 0, 0, time.UTC), '4', '0', 90001)
+	if err := agency.NewStore(db.Pool).Save(ctx, agency.Agency{ID: "mia", BIN: bin, Name: i18n.Text{KK: "ІІМ", RU: "МВД", EN: "MIA"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.docs.EnsureKey(ctx, "mia"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.services.Publish(ctx, addressCertificate); err != nil {
+		t.Fatal(err)
+	}
+	birth := time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.withAddress = mustIIN(t, birth, iin.SexMale, 9001)
+	b.withoutAddress = mustIIN(t, birth, iin.SexFemale, 9101)
+	b.unknown = mustIIN(t, birth, iin.SexMale, 9201)
+	addr := &registry.Address{KATO: "711110000", Region: i18n.Text{KK: "Астана қ.", RU: "г. Астана", EN: "Astana"},
+		Locality: i18n.Text{KK: "Алматы ауданы", RU: "район Алматы", EN: "Almaty district"}, Street: "Абай даңғылы", House: "10", Flat: "5"}
+	if _, err := b.people.Import(ctx, []registry.Person{
+		{IIN: b.withAddress, LastName: "Сейітов", FirstName: "Асан", BirthDate: birth, Sex: "male", Address: addr},
+		{IIN: b.withoutAddress, LastName: "Сейітова", FirstName: "Әсел", BirthDate: birth, Sex: "female"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var engines []*process.Engine
+	for i := 0; i < nodes; i++ {
+		e, err := process.New(process.Config{Workers: 4, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second,
+			Logger: slog.New(slog.DiscardHandler)}, db.Pool, b.services, b.people, b.docs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			e.Stop(ctx)
+		})
+		engines = append(engines, e)
+	}
+	if nodes > 0 {
+		b.engine = engines[0]
+	}
+	return b, engines
+}
+
+// waitDecided polls until the application leaves "submitted".
+func waitDecided(t *testing.T, e *process.Engine, id uuid.UUID) process.Application {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		a, err := e.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Status != process.StatusSubmitted {
+			return a
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("application %s still %s after 30s", id, a.Status)
+		}
+	}
+}
+
+func submit(t *testing.T, e *process.Engine, who iin.IIN, key string) process.Application {
+	t.Helper()
+	a, _, err := e.Submit(context.Background(), process.SubmitRequest{ServiceID: "address-certificate", Inputs: process.Inputs{IIN: who.String()}, IdempotencyKey: key})
+	if err != nil {
+		t.Fatalf("Submit(%s): %v", who, err)
+	}
+	return a
+}
+
+func TestCertificateIssuedAndVerifiable(t *testing.T) {
+	t.Parallel()
+	b, _ := setup(t, 1)
+	ctx := context.Background()
+	a := waitDecided(t, b.engine, submit(t, b.engine, b.withAddress, "k1").ID)
+	if a.Status != process.StatusCompleted || a.DocumentID == nil {
+		t.Fatalf("status = %s, document %v; want completed with a document", a.Status, a.DocumentID)
+	}
+	var steps []string
+	for _, s := range a.Timeline {
+		steps = append(steps, s.Name)
+	}
+	if got, want := fmt.Sprint(steps), "[submitted registry.read decide document.issue completed]"; got != want {
+		t.Errorf("timeline = %s; want %s", got, want)
+	}
+	doc, err := b.docs.Get(ctx, *a.DocumentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := b.docs.Verify(ctx, doc.JWS)
+	if err != nil || !v.Valid || !v.Registered {
+		t.Fatalf("Verify(issued document) = %+v, %v; want valid and registered", v, err)
+	}
+	if v.Document.Subject != b.withAddress.String() || v.Document.Issuer != "mia" {
+		t.Errorf("signed payload names %s/%s; want %s/mia", v.Document.Subject, v.Document.Issuer, b.withAddress)
+	}
+
+	// The registry read was audited, with the application as its reason.
+	var audited int
+	err = b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_event WHERE subject_iin = $1 AND action = 'registry.population.read' AND object = $2`,
+		b.withAddress.String(), "application:"+a.ID.String()).Scan(&audited)
+	if err != nil || audited != 1 {
+		t.Errorf("audit events for the read = %d, %v; want 1", audited, err)
+	}
+	events, err := outbox.After(ctx, b.pool, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var topics []string
+	for _, e := range events {
+		topics = append(topics, e.Topic)
+	}
+	if got, want := fmt.Sprint(topics), "[process.application.submitted process.application.decided]"; got != want {
+		t.Errorf("outbox = %s; want %s", got, want)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	b, _ := setup(t, 1)
+	for _, tt := range []struct {
+		who  iin.IIN
+		code string
+	}{{b.withoutAddress, process.RefusalNoAddress}, {b.unknown, process.RefusalApplicantNotFound}} {
+		a := waitDecided(t, b.engine, submit(t, b.engine, tt.who, "k").ID)
+		if a.Status != process.StatusRefused || a.RefusalCode != tt.code || a.DocumentID != nil {
+			t.Errorf("%s: status %s, refusal %q, document %v; want refused %q without document", tt.who, a.Status, a.RefusalCode, a.DocumentID, tt.code)
+		}
+	}
+}
+
+func TestInvalidInputNamesTheField(t *testing.T) {
+	t.Parallel()
+	b, _ := setup(t, 0)
+	e, err := process.New(process.Config{}, b.pool, b.services, b.people, b.docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, code := range map[string]apierr.Code{
+		"":              apierr.FieldIINEmpty,
+		"123":           apierr.FieldIINLength,
+		"90010130001a":  apierr.FieldIINDigits,
+		"900101300018":  apierr.FieldIINChecksum,
+		"９００１０１３０００１７":  apierr.FieldIINDigits,
+		"90010130001 7": apierr.FieldIINLength,
+	} {
+		_, _, err := e.Submit(context.Background(), process.SubmitRequest{ServiceID: "address-certificate", Inputs: process.Inputs{IIN: in}, IdempotencyKey: "k"})
+		var pub *apierr.Error
+		if !errors.As(err, &pub) || pub.Code != apierr.Validation || len(pub.Fields) != 1 ||
+			pub.Fields[0].Path != "/inputs/iin" || pub.Fields[0].Code != code {
+			t.Errorf("Submit(iin %q) = %v; want validation error /inputs/iin %s", in, err, code)
+		}
+	}
+	_, _, err = e.Submit(context.Background(), process.SubmitRequest{ServiceID: "no-such", Inputs: process.Inputs{IIN: b.withAddress.String()}, IdempotencyKey: "k"})
+	if pub := apierr.From(err); pub.Code != apierr.ServiceNotFound {
+		t.Errorf("Submit(unknown service) = %v; want service.not_found", err)
+	}
+	var n int
+	if err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM application`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("invalid submissions stored %d applications (%v); want 0", n, err)
+	}
+}
+
+func TestIdempotentSubmit(t *testing.T) {
+	t.Parallel()
+	b, _ := setup(t, 1)
+	ctx := context.Background()
+	first := submit(t, b.engine, b.withAddress, "same-key")
+	again, replayed, err := b.engine.Submit(ctx, process.SubmitRequest{ServiceID: "address-certificate", Inputs: process.Inputs{IIN: b.withAddress.String()}, IdempotencyKey: "same-key"})
+	if err != nil || !replayed || again.ID != first.ID {
+		t.Fatalf("resubmit with the same key = %s replayed=%v err=%v; want %s replayed", again.ID, replayed, err, first.ID)
+	}
+	// Same key, another request: refused.
+	other := addressCertificate
+	other.ID = "other-certificate"
+	if err := b.services.Publish(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = b.engine.Submit(ctx, process.SubmitRequest{ServiceID: "other-certificate", Inputs: process.Inputs{IIN: b.withAddress.String()}, IdempotencyKey: "same-key"})
+	if pub := apierr.From(err); pub.Code != apierr.IdempotencyKeyReused {
+		t.Errorf("reusing a key for another request = %v; want idempotency.key_reused", err)
+	}
+	// Another citizen may use the same key string: keys are per applicant.
+	if a := submit(t, b.engine, b.withoutAddress, "same-key"); a.ID == first.ID {
+		t.Errorf("another applicant's key collided with the first application")
+	}
+}
+
+// TestConcurrentSubmissionsOneApplication races many submissions of the same
+// key: exactly one application must result.
+func TestConcurrentSubmissionsOneApplication(t *testing.T) {
+	t.Parallel()
+	b, _ := setup(t, 1)
+	var wg sync.WaitGroup
+	ids := make(chan uuid.UUID, 20)
+	for range 20 {
+		wg.Go(func() {
+			a, _, err := b.engine.Submit(context.Background(), process.SubmitRequest{ServiceID: "address-certificate",
+				Inputs: process.Inputs{IIN: b.withAddress.String()}, IdempotencyKey: "race"})
+			if err != nil {
+				t.Errorf("Submit: %v", err)
+				return
+			}
+			ids <- a.ID
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[uuid.UUID]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if len(seen) != 1 {
+		t.Errorf("20 racing submissions with one key made %d applications; want 1", len(seen))
+	}
+}
+
+// TestTwoNodesExactlyOnce runs two engines on one database: all work gets
+// done and no application gets two documents or two decisions.
+func TestTwoNodesExactlyOnce(t *testing.T) {
+	t.Parallel()
+	b, engines := setup(t, 2)
+	ctx := context.Background()
+	const n = 60
+	var ids []uuid.UUID
+	for i := range n {
+		e := engines[i%2]
+		who := b.withAddress
+		if i%3 == 0 {
+			who = b.withoutAddress
+		}
+		ids = append(ids, submit(t, e, who, fmt.Sprintf("k%d", i)).ID)
+	}
+	for _, id := range ids {
+		waitDecided(t, engines[0], id)
+	}
+	var apps, docs, decidedSteps int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM application WHERE status = 'completed'`).Scan(&apps); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM document`).Scan(&docs); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM application_step WHERE step IN ('completed', 'refused')`).Scan(&decidedSteps); err != nil {
+		t.Fatal(err)
+	}
+	if apps != n-n/3 || docs != apps || decidedSteps != n {
+		t.Errorf("completed %d, documents %d, decisions %d; want %d, %d, %d", apps, docs, decidedSteps, n-n/3, n-n/3, n)
+	}
+}
+
+// TestRedeliveredJobChangesNothing simulates a job delivered again after its
+// application was decided (a lost completion): no second document.
+func TestRedeliveredJobChangesNothing(t *testing.T) {
+	t.Parallel()
+	b, _ := setup(t, 1)
+	ctx := context.Background()
+	a := waitDecided(t, b.engine, submit(t, b.engine, b.withAddress, "k").ID)
+	if _, err := b.pool.Exec(ctx, `INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, scheduled_at)
+		VALUES ($1, 'process.run_application', 3, 1, 'default', 'available', now())`,
+		fmt.Sprintf(`{"application_id":%q}`, a.ID)); err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		var open int
+		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state NOT IN ('completed')`).Scan(&open); err != nil {
+			t.Fatal(err)
+		}
+		if open == 0 {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("redelivered job not worked within 30s")
+		}
+	}
+	var docs, steps int
+	b.pool.QueryRow(ctx, `SELECT count(*) FROM document`).Scan(&docs)
+	b.pool.QueryRow(ctx, `SELECT count(*) FROM application_step WHERE application_id = $1`, a.ID).Scan(&steps)
+	if docs != 1 || steps != len(a.Timeline) {
+		t.Errorf("after redelivery: %d documents, %d steps; want 1 and %d", docs, steps, len(a.Timeline))
+	}
+}
+
+// TestApplicationKeepsItsVersion: publishing v2 does not move running
+// applications, and new ones take v2.
+func TestApplicationKeepsItsVersion(t *testing.T) {
+	t.Parallel()
+	b, _ := setup(t, 0)
+	ctx := context.Background()
+	e, err := process.New(process.Config{}, b.pool, b.services, b.people, b.docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := submit(t, e, b.withAddress, "k1")
+	v2 := addressCertificate
+	v2.Version = 2
+	v2.Title.EN = "Certificate, v2"
+	if err := b.services.Publish(ctx, v2); err != nil {
+		t.Fatal(err)
+	}
+	second := submit(t, e, b.withAddress, "k2")
+	if first.ServiceVersion != 1 || second.ServiceVersion != 2 {
+		t.Errorf("versions = %d, %d; want 1, 2", first.ServiceVersion, second.ServiceVersion)
+	}
+	// A version cannot be republished with other content.
+	v2.Title.EN = "changed"
+	if err := b.services.Publish(ctx, v2); err == nil {
+		t.Errorf("republishing v2 with other content succeeded; want an error")
+	}
+}

@@ -1,0 +1,126 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ortaq/ortaq/internal/apierr"
+	"github.com/ortaq/ortaq/internal/i18n"
+	"github.com/ortaq/ortaq/internal/web"
+)
+
+// AgencyNames finds an agency's name; the agency capability satisfies it.
+type AgencyNames interface {
+	Name(ctx context.Context, id string) (i18n.Text, error)
+}
+
+// Summary is a service as the catalogue API shows it, in one language.
+type Summary struct {
+	ID             string `json:"id"`
+	Version        int    `json:"version"`
+	Title          string `json:"title"`
+	Description    string `json:"description"`
+	Result         string `json:"result"`
+	Owner          Owner  `json:"owner"`
+	Audience       string `json:"audience"`
+	Category       string `json:"category"`
+	TargetDuration string `json:"target_duration"`
+	LegalDays      int    `json:"legal_deadline_working_days"`
+	FeeTiyn        int64  `json:"fee_tiyn"`
+	Language       string `json:"language"`
+}
+
+// Owner is the agency that provides a service.
+type Owner struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Summarise renders d in lang.
+func Summarise(ctx context.Context, d Definition, names AgencyNames, lang i18n.Lang) (Summary, error) {
+	owner, err := names.Name(ctx, d.OwnerAgency)
+	if err != nil {
+		return Summary{}, fmt.Errorf("owner of %s: %w", d.ID, err)
+	}
+	return Summary{
+		ID: d.ID, Version: d.Version,
+		Title: d.Title.In(lang), Description: d.Description.In(lang), Result: d.Result.In(lang),
+		Owner:    Owner{ID: d.OwnerAgency, Name: owner.In(lang)},
+		Audience: d.Audience, Category: d.Category,
+		TargetDuration: ISODuration(d.TargetDuration),
+		LegalDays:      d.LegalDays, FeeTiyn: d.FeeTiyn,
+		Language: string(lang),
+	}, nil
+}
+
+// Routes mounts the catalogue API.
+func (c *Catalogue) Routes(s *web.Server, names AgencyNames) {
+	s.HandleFunc("GET /api/v1/services", func(w http.ResponseWriter, r *http.Request) error {
+		defs, err := c.List(r.Context())
+		if err != nil {
+			return err
+		}
+		lang := web.Lang(r)
+		out := make([]Summary, 0, len(defs))
+		for _, d := range defs {
+			sum, err := Summarise(r.Context(), d, names, lang)
+			if err != nil {
+				return err
+			}
+			out = append(out, sum)
+		}
+		w.Header().Set("Content-Language", string(lang))
+		web.WriteJSON(w, http.StatusOK, map[string]any{"services": out})
+		return nil
+	})
+	s.HandleFunc("GET /api/v1/services/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		d, err := c.Current(r.Context(), r.PathValue("id"))
+		if errors.Is(err, ErrNotFound) {
+			return apierr.New(apierr.ServiceNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		lang := web.Lang(r)
+		sum, err := Summarise(r.Context(), d, names, lang)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Language", string(lang))
+		web.WriteJSON(w, http.StatusOK, sum)
+		return nil
+	})
+}
+
+// ISODuration writes d as an ISO 8601 duration ("PT5M", "PT1H30M", "PT0S").
+func ISODuration(d time.Duration) string {
+	if d <= 0 {
+		return "PT0S"
+	}
+	var b strings.Builder
+	b.WriteString("P")
+	if days := d / (24 * time.Hour); days > 0 {
+		fmt.Fprintf(&b, "%dD", days)
+		d -= days * 24 * time.Hour
+	}
+	if d == 0 {
+		return b.String()
+	}
+	b.WriteString("T")
+	if h := d / time.Hour; h > 0 {
+		fmt.Fprintf(&b, "%dH", h)
+		d -= h * time.Hour
+	}
+	if m := d / time.Minute; m > 0 {
+		fmt.Fprintf(&b, "%dM", m)
+		d -= m * time.Minute
+	}
+	if s := d / time.Second; s > 0 {
+		fmt.Fprintf(&b, "%dS", s)
+	}
+	return b.String()
+}
