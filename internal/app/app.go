@@ -108,7 +108,9 @@ func OpenDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*Database,
 		}
 		url = db.cluster.ConnString("ortaq")
 	}
-	pool, err := pg.Open(ctx, url, 0)
+	// Each worker holds one connection while it runs a step; HTTP handlers
+	// and River's own bookkeeping need more besides.
+	pool, err := pg.Open(ctx, url, int32(max(16, 2*cfg.Workers+8)))
 	if err != nil {
 		db.Close(ctx)
 		return nil, err

@@ -2,7 +2,7 @@
 // ORTAQ_* environment variables into configuration and hands them to the
 // composition root. Precedence: flag, then environment, then default.
 //
-// May import: internal/app and the standard library.
+// May import: internal/app, internal/bench and the standard library.
 package cli
 
 import (
@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ortaq/ortaq/internal/app"
+	"github.com/ortaq/ortaq/internal/bench"
 )
 
 // Version is set at build time with -ldflags "-X github.com/ortaq/ortaq/internal/cli.Version=...".
@@ -40,6 +41,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = serve(rest, stdout, stderr)
 	case "migrate":
 		err = migrate(rest, stdout, stderr)
+	case "bench":
+		err = benchCmd(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "ortaq %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help", "-help":
@@ -70,6 +73,7 @@ func usage(w io.Writer) {
 Usage:
   ortaq serve [flags]     run the platform (embedded PostgreSQL unless DATABASE_URL is set)
   ortaq migrate [flags]   apply database migrations and exit
+  ortaq bench apply       measure applications end to end against a raw PostgreSQL baseline
   ortaq version           print the version
 
 Run "ortaq <command> --help" for the flags of a command; each flag can also be
@@ -216,6 +220,27 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return app.Serve(ctx, cfg, log, stdout)
+}
+
+func benchCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "apply" {
+		fmt.Fprintln(stderr, "usage: ortaq bench apply [flags]  (see ortaq bench apply --help)")
+		return errUsage
+	}
+	var cfg bench.ApplyConfig
+	f := newFlags("bench apply", "Submits applications for the certificate of registered address and measures throughput and delivery time "+
+		"against a baseline of raw durable transactions on the same database. Ends with one key=value summary line.", stderr)
+	f.Int(&cfg.N, "n", 2000, "applications to submit")
+	f.Int(&cfg.Concurrency, "concurrency", 16, "concurrent submitters (and baseline clients)")
+	f.Int(&cfg.Workers, "workers", 8, "engine workers")
+	f.String(&cfg.DatabaseURL, "database-url", "", "PostgreSQL to measure on; empty starts a fresh durable embedded cluster", "DATABASE_URL")
+	f.String(&cfg.PGBin, "pg-bin", "", "directory with initdb and postgres")
+	if err := f.Parse(args[1:]); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return bench.Apply(ctx, cfg, stdout)
 }
 
 func migrate(args []string, stdout, stderr io.Writer) error {

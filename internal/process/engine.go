@@ -57,12 +57,15 @@ type Services interface {
 	Version(ctx context.Context, id string, version int) (service.Definition, error)
 }
 
-// PersonReader reads the population registry, auditing each read in tx.
+// PersonReader reads the population registry, auditing each read in tx. It
+// must use only tx: a run holds one pooled connection and never waits for
+// another.
 type PersonReader interface {
 	Person(ctx context.Context, tx pgx.Tx, id iin.IIN, a registry.Access) (registry.Person, bool, error)
 }
 
-// DocumentIssuer issues a signed document within tx, at most once per source.
+// DocumentIssuer issues a signed document within tx, at most once per
+// source, using only tx.
 type DocumentIssuer interface {
 	Issue(ctx context.Context, tx pgx.Tx, spec document.Spec) (document.Document, error)
 }
@@ -296,6 +299,24 @@ func iinFieldCode(err error) apierr.Code {
 
 // run executes an application's flow in one transaction.
 func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs]) error {
+	// The service version is read before the transaction: a run must never
+	// wait for a second pooled connection while it holds one.
+	var serviceID string
+	var version int
+	err := e.pool.QueryRow(ctx, `SELECT service_id, service_version FROM application WHERE id = $1`, job.Args.ApplicationID).
+		Scan(&serviceID, &version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Cannot happen: the job is inserted in the application's transaction.
+		return river.JobCancel(fmt.Errorf("application %s does not exist", job.Args.ApplicationID))
+	}
+	if err != nil {
+		return fmt.Errorf("read application: %w", err)
+	}
+	def, err := e.services.Version(ctx, serviceID, version)
+	if err != nil {
+		return fmt.Errorf("load service %s v%d: %w", serviceID, version, err)
+	}
+
 	tx, err := e.pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -303,19 +324,12 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs]) error {
 	defer tx.Rollback(context.WithoutCancel(ctx))
 
 	var app struct {
-		serviceID string
-		version   int
 		applicant string
 		status    string
 		submitted time.Time
 	}
-	err = tx.QueryRow(ctx, `SELECT service_id, service_version, applicant_iin, status, submitted_at
-		FROM application WHERE id = $1 FOR UPDATE`, job.Args.ApplicationID).
-		Scan(&app.serviceID, &app.version, &app.applicant, &app.status, &app.submitted)
-	if errors.Is(err, pgx.ErrNoRows) {
-		// Cannot happen: the job is inserted in the application's transaction.
-		return river.JobCancel(fmt.Errorf("application %s does not exist", job.Args.ApplicationID))
-	}
+	err = tx.QueryRow(ctx, `SELECT applicant_iin, status, submitted_at FROM application WHERE id = $1 FOR UPDATE`, job.Args.ApplicationID).
+		Scan(&app.applicant, &app.status, &app.submitted)
 	if err != nil {
 		return fmt.Errorf("lock application: %w", err)
 	}
@@ -325,10 +339,6 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs]) error {
 			return err
 		}
 		return tx.Commit(ctx)
-	}
-	def, err := e.services.Version(ctx, app.serviceID, app.version)
-	if err != nil {
-		return fmt.Errorf("load service %s v%d: %w", app.serviceID, app.version, err)
 	}
 	applicant, err := iin.Parse(app.applicant)
 	if err != nil {

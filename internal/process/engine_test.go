@@ -392,3 +392,44 @@ func TestApplicationKeepsItsVersion(t *testing.T) {
 		t.Errorf("republishing v2 with other content succeeded; want an error")
 	}
 }
+
+// TestMoreWorkersThanConnections: a run must finish on the one connection it
+// holds, or workers that outnumber the pool deadlock waiting for each other.
+func TestMoreWorkersThanConnections(t *testing.T) {
+	t.Parallel()
+	b, _ := setup(t, 0)
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(b.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 3
+	small, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	services := service.NewCatalogue(small, clock.Real{})
+	e, err := process.New(process.Config{Workers: 8, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second,
+		Logger: slog.New(slog.DiscardHandler)}, small, services, registry.NewPopulation(small, clock.Real{}), document.NewStore(small, clock.Real{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uuid.UUID
+	for i := range 24 {
+		ids = append(ids, submit(t, e, b.withAddress, fmt.Sprint("w", i)).ID)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e.Stop(ctx)
+	}()
+	for _, id := range ids {
+		if a := waitDecided(t, e, id); a.Status != process.StatusCompleted {
+			t.Errorf("%s: %s", id, a.Status)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -93,11 +94,20 @@ var ErrNotFound = errors.New("service not found")
 type Catalogue struct {
 	pool  *pgxpool.Pool
 	clock clock.Clock
+
+	// Published versions never change, so they are cached for good.
+	mu       sync.RWMutex
+	versions map[versionKey]Definition
+}
+
+type versionKey struct {
+	id      string
+	version int
 }
 
 // NewCatalogue returns the catalogue on pool.
 func NewCatalogue(pool *pgxpool.Pool, c clock.Clock) *Catalogue {
-	return &Catalogue{pool: pool, clock: c}
+	return &Catalogue{pool: pool, clock: c, versions: map[versionKey]Definition{}}
 }
 
 // Publish stores d and makes it the current version of its service. Publishing
@@ -142,7 +152,21 @@ func (c *Catalogue) Current(ctx context.Context, id string) (Definition, error) 
 
 // Version returns one version of a service.
 func (c *Catalogue) Version(ctx context.Context, id string, version int) (Definition, error) {
-	return get(ctx, c.pool, `WHERE id = $1 AND version = $2`, id, version)
+	key := versionKey{id, version}
+	c.mu.RLock()
+	d, ok := c.versions[key]
+	c.mu.RUnlock()
+	if ok {
+		return d, nil
+	}
+	d, err := get(ctx, c.pool, `WHERE id = $1 AND version = $2`, id, version)
+	if err != nil {
+		return Definition{}, err
+	}
+	c.mu.Lock()
+	c.versions[key] = d
+	c.mu.Unlock()
+	return d, nil
 }
 
 // List returns the current version of every service, by id.
