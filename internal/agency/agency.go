@@ -11,7 +11,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,10 +24,7 @@ import (
 var migrations embed.FS
 
 // Schema is the agency capability's part of the database.
-func Schema() pg.Schema {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return pg.Schema{Name: "agency", Migrations: sub}
-}
+func Schema() pg.Schema { return pg.NewSchema("agency", migrations) }
 
 // Agency is a state body.
 type Agency struct {

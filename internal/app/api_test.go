@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,38 +14,17 @@ import (
 	"time"
 
 	"github.com/ortaq/ortaq/internal/app"
+	"github.com/ortaq/ortaq/internal/apptest"
 	"github.com/ortaq/ortaq/internal/demo"
 	"github.com/ortaq/ortaq/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m, app.Schemas()...) }
 
-// platform starts a whole platform on a fresh database with a small demo
-// population, served by httptest.
 func platform(t *testing.T) (*httptest.Server, demo.Result) {
 	t.Helper()
-	db := pgtest.New(t)
-	log := slog.New(slog.DiscardHandler)
-	p, err := app.Build(app.Config{Workers: 4}, db.Pool, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	sample, err := demo.Run(ctx, demo.Seed{Agencies: p.Agencies, Population: p.Population, Services: p.Services, Keys: p.Documents}, 300, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Engine.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(p.Web.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		p.Engine.Stop(ctx)
-	})
-	return srv, sample
+	r := apptest.Start(t, 4, 300)
+	return r.Server, r.Sample
 }
 
 type response struct {

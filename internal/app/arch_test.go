@@ -54,11 +54,13 @@ func TestImportRules(t *testing.T) {
 			}
 			continue
 		}
-		if slices.Contains(internal, "internal/pgtest") {
-			t.Errorf("%s imports internal/pgtest outside tests", rel)
+		for _, harness := range []string{"internal/pgtest", "internal/apptest"} {
+			if slices.Contains(internal, harness) && rel != "internal/apptest" {
+				t.Errorf("%s imports %s outside tests", rel, harness)
+			}
 		}
-		if rel != "internal/cli" && rel != "internal/bench" && slices.Contains(internal, "internal/app") {
-			t.Errorf("%s imports internal/app; only the command line and its benchmarks may", rel)
+		if slices.Contains(internal, "internal/app") && !slices.Contains([]string{"internal/cli", "internal/bench", "internal/apptest"}, rel) {
+			t.Errorf("%s imports internal/app; only the command line, its benchmarks and the test platform may", rel)
 		}
 		_, rule, ok := strings.Cut(packageComment(t, p.Dir), "May import:")
 		if !ok {

@@ -12,7 +12,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,10 +23,7 @@ import (
 var migrations embed.FS
 
 // Schema is the audit capability's part of the database.
-func Schema() pg.Schema {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return pg.Schema{Name: "audit", Migrations: sub}
-}
+func Schema() pg.Schema { return pg.NewSchema("audit", migrations) }
 
 // Event is one audited action.
 type Event struct {

@@ -90,28 +90,12 @@ func Apply(ctx context.Context, cfg ApplyConfig, out io.Writer) error {
 	defer p.Engine.Stop(context.Background())
 	fmt.Fprintf(out, "bench: platform, %d applications with %d submitters and %d workers...\n", cfg.N, cfg.Concurrency, cfg.Workers)
 	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, cfg.Concurrency)
-	for range cfg.Concurrency {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= cfg.N {
-					return
-				}
-				_, _, err := p.Engine.Submit(ctx, process.SubmitRequest{ServiceID: "address-certificate",
-					Inputs: process.Inputs{IIN: iins[i%len(iins)].String()}, IdempotencyKey: fmt.Sprintf("bench-%d", i)})
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	err = concurrently(cfg.N, cfg.Concurrency, func(i int) error {
+		_, _, err := p.Engine.Submit(ctx, process.SubmitRequest{ServiceID: "address-certificate",
+			Inputs: process.Inputs{IIN: iins[i%len(iins)].String()}, IdempotencyKey: fmt.Sprintf("bench-%d", i)})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("submit: %w", err)
 	}
 	submitted := time.Since(start)
@@ -171,26 +155,39 @@ func rawBaseline(ctx context.Context, pool *pgxpool.Pool, iins []iin.IIN, n, con
 		return 0, err
 	}
 	defer pool.Exec(context.Background(), `DROP TABLE IF EXISTS bench_baseline`)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, concurrency)
 	start := time.Now()
-	for range concurrency {
+	err := concurrently(n, concurrency, func(i int) error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			var addr []byte
+			if err := tx.QueryRow(ctx, `SELECT address FROM population_person WHERE iin = $1`, iins[i%len(iins)].String()).Scan(&addr); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO bench_baseline (id, iin, payload, at) VALUES ($1, $2, $3, now())`, i, iins[i%len(iins)].String(), addr)
+			return err
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// concurrently calls fn(0) … fn(n-1) from `workers` goroutines and returns
+// the first error; after an error no new calls start.
+func concurrently(n, workers int, fn func(i int) error) error {
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
 		wg.Go(func() {
-			for {
+			for !failed.Load() {
 				i := int(next.Add(1)) - 1
 				if i >= n {
 					return
 				}
-				err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-					var addr []byte
-					if err := tx.QueryRow(ctx, `SELECT address FROM population_person WHERE iin = $1`, iins[i%len(iins)].String()).Scan(&addr); err != nil {
-						return err
-					}
-					_, err := tx.Exec(ctx, `INSERT INTO bench_baseline (id, iin, payload, at) VALUES ($1, $2, $3, now())`, i, iins[i%len(iins)].String(), addr)
-					return err
-				})
-				if err != nil {
+				if err := fn(i); err != nil {
+					failed.Store(true)
 					errs <- err
 					return
 				}
@@ -199,10 +196,7 @@ func rawBaseline(ctx context.Context, pool *pgxpool.Pool, iins []iin.IIN, n, con
 	}
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		return 0, err
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return <-errs
 }
 
 func percentile(sorted []float64, q float64) float64 {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"sync"
 	"time"
@@ -27,10 +26,7 @@ import (
 var migrations embed.FS
 
 // Schema is the document capability's part of the database.
-func Schema() pg.Schema {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return pg.Schema{Name: "document", Migrations: sub}
-}
+func Schema() pg.Schema { return pg.NewSchema("document", migrations) }
 
 // Spec is what a document is issued from.
 type Spec struct {

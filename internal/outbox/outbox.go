@@ -14,7 +14,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,10 +25,7 @@ import (
 var migrations embed.FS
 
 // Schema is the outbox's part of the database.
-func Schema() pg.Schema {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return pg.Schema{Name: "outbox", Migrations: sub}
-}
+func Schema() pg.Schema { return pg.NewSchema("outbox", migrations) }
 
 // Event is one recorded event.
 type Event struct {

@@ -74,3 +74,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schemas []Schema, logger *
 	}
 	return nil
 }
+
+// NewSchema names the goose migrations a capability embeds under
+// migrations/ (//go:embed migrations/*.sql).
+func NewSchema(name string, embedded fs.FS) Schema {
+	sub, err := fs.Sub(embedded, "migrations")
+	if err != nil {
+		panic("pg: " + name + " embeds no migrations directory: " + err.Error())
+	}
+	return Schema{Name: name, Migrations: sub}
+}

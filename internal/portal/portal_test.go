@@ -1,13 +1,10 @@
 package portal_test
 
 import (
-	"context"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ortaq/ortaq/internal/app"
+	"github.com/ortaq/ortaq/internal/apptest"
 	"github.com/ortaq/ortaq/internal/demo"
 	"github.com/ortaq/ortaq/internal/pgtest"
 )
@@ -29,28 +27,9 @@ type browser struct {
 
 func newBrowser(t *testing.T) (*browser, demo.Result) {
 	t.Helper()
-	db := pgtest.New(t)
-	p, err := app.Build(app.Config{Workers: 2}, db.Pool, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	sample, err := demo.Run(ctx, demo.Seed{Agencies: p.Agencies, Population: p.Population, Services: p.Services, Keys: p.Documents}, 200, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Engine.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(p.Web.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		p.Engine.Stop(ctx)
-	})
+	r := apptest.Start(t, 2, 200)
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, base: srv.URL, client: &http.Client{Jar: jar}}, sample
+	return &browser{t: t, base: r.Server.URL, client: &http.Client{Jar: jar}}, r.Sample
 }
 
 type page struct {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"time"
 
@@ -34,10 +33,7 @@ import (
 var migrations embed.FS
 
 // Schema is the engine's part of the database.
-func Schema() pg.Schema {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return pg.Schema{Name: "process", Migrations: sub}
-}
+func Schema() pg.Schema { return pg.NewSchema("process", migrations) }
 
 // JobsSchema is River's job tables, which the engine depends on.
 func JobsSchema() pg.Schema {

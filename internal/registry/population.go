@@ -5,7 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 
@@ -23,10 +22,7 @@ import (
 var migrations embed.FS
 
 // Schema is the registry capability's part of the database.
-func Schema() pg.Schema {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return pg.Schema{Name: "registry", Migrations: sub}
-}
+func Schema() pg.Schema { return pg.NewSchema("registry", migrations) }
 
 // Person is a record of the population registry.
 type Person struct {

@@ -14,7 +14,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"sync"
 	"time"
 
@@ -30,10 +29,7 @@ import (
 var migrations embed.FS
 
 // Schema is the service capability's part of the database.
-func Schema() pg.Schema {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return pg.Schema{Name: "service", Migrations: sub}
-}
+func Schema() pg.Schema { return pg.NewSchema("service", migrations) }
 
 // Definition is one version of an e-service.
 type Definition struct {
