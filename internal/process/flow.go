@@ -122,7 +122,7 @@ type certificateFields struct {
 func addressCertificateFields(def service.Definition, p registry.Person) certificateFields {
 	a := *p.Address
 	return certificateFields{
-		Title:     def.Result,
+		Title:     def.Title,
 		IIN:       p.IIN.String(),
 		FullName:  p.FullName(),
 		BirthDate: p.BirthDate.Format("2006-01-02"),
