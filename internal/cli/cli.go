@@ -2,7 +2,8 @@
 // ORTAQ_* environment variables into configuration and hands them to the
 // composition root. Precedence: flag, then environment, then default.
 //
-// May import: internal/app, internal/bench and the standard library.
+// May import: internal/app, internal/bench, internal/demo,
+// internal/servicedef and the standard library.
 package cli
 
 import (
@@ -43,6 +44,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = migrate(rest, stdout, stderr)
 	case "bench":
 		err = benchCmd(rest, stdout, stderr)
+	case "service":
+		err = serviceCmd(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "ortaq %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help", "-help":
@@ -57,6 +60,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	if errors.Is(err, errUsage) {
 		return 2
+	}
+	if errors.Is(err, errProblems) {
+		return 1
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ortaq %s: %v\n", cmd, err)
@@ -73,6 +79,8 @@ func usage(w io.Writer) {
 Usage:
   ortaq serve [flags]     run the platform (embedded PostgreSQL unless DATABASE_URL is set)
   ortaq migrate [flags]   apply database migrations and exit
+  ortaq service lint FILE...      check service definitions: every problem with file:line:col
+  ortaq service test DIR|FILE... run the test cases declared in service definitions
   ortaq bench apply       measure applications end to end against a raw PostgreSQL baseline
   ortaq version           print the version
 

@@ -6,5 +6,6 @@
 // No real person's data is used anywhere.
 //
 // May import: internal/iin, internal/i18n, internal/agency, internal/registry,
-// internal/service, internal/document, internal/process (for flow names).
+// internal/service, internal/servicedef, internal/document, internal/process
+// (for flow names).
 package demo

@@ -1,0 +1,24 @@
+package demo
+
+import "github.com/ortaq/ortaq/internal/servicedef"
+
+// Roles are the officer roles of the demo agencies.
+func Roles() map[string][]string {
+	return map[string][]string{
+		"mia":  {"migration-officer", "registry-officer"},
+		"mdai": {"platform-administrator"},
+	}
+}
+
+// Environment is what the demo's service definitions may refer to: its
+// agencies with their roles and the platform's registries.
+func Environment() servicedef.Environment {
+	agencies := map[string][]string{}
+	for _, a := range Agencies() {
+		agencies[a.ID] = Roles()[a.ID]
+	}
+	return servicedef.Environment{
+		Agencies:   agencies,
+		Registries: map[string]servicedef.Registry{"population": servicedef.PopulationRegistry()},
+	}
+}

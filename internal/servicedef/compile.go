@@ -1,0 +1,656 @@
+package servicedef
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/ext"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// APIVersion is the format version this compiler reads.
+const APIVersion = "ortaq.kz/v1"
+
+// Problem is one finding, with its place, a stable code and a plain reason.
+type Problem struct {
+	Pos     Pos    `json:"pos"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Format renders p as "file:line:col: code: message".
+func (p Problem) Format(file string) string {
+	return fmt.Sprintf("%s:%d:%d: %s: %s", file, p.Pos.Line, p.Pos.Col, p.Code, p.Message)
+}
+
+// CostBudget bounds the evaluation cost of one expression (CEL cost units).
+const CostBudget = 100_000
+
+// Plan is a definition compiled and checked, ready to run.
+type Plan struct {
+	File        *File
+	Inputs      *jsonschema.Schema
+	Data        []PlanData
+	Derived     []PlanExpr
+	Eligibility []PlanRule
+	Steps       []PlanStep
+	env         Environment
+}
+
+// PlanExpr is a compiled expression.
+type PlanExpr struct {
+	Name    string
+	Program cel.Program
+	Type    *types.Type
+	Src     Expr
+}
+
+// PlanData is a compiled data source.
+type PlanData struct {
+	Source DataSource
+	Key    PlanExpr
+}
+
+// PlanRule is a compiled eligibility condition.
+type PlanRule struct {
+	Rule Eligibility
+	Expr PlanExpr
+}
+
+// PlanStep is a compiled step; Next is the index of the following step, or
+// -1 at the end.
+type PlanStep struct {
+	Step     Step
+	When     *PlanExpr
+	Next     int
+	Document []PlanExpr
+}
+
+var (
+	identifier = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+	serviceID  = regexp.MustCompile(`^[a-z][a-z0-9-]{1,60}$`)
+)
+
+// compiler carries one compilation.
+type compiler struct {
+	d        *decoder
+	env      Environment
+	file     *File
+	provider *typeProvider
+	inputs   *types.Type
+	data     *object
+	derived  *object
+	plan     *Plan
+}
+
+// Compile parses, checks and compiles a service file. It never panics on any
+// input; every problem comes back with a position.
+func Compile(src []byte, env Environment) (*Plan, []Problem) {
+	root, problems := parseYAML(src)
+	if problems != nil {
+		return nil, problems
+	}
+	d := &decoder{budget: maxNodes}
+	f := &File{}
+	d.decode(root, reflectValue(f))
+	c := &compiler{d: d, env: env, file: f, provider: newTypeProvider(), plan: &Plan{File: f, env: env}}
+	if d.budget >= 0 {
+		c.check()
+	}
+	sort.SliceStable(d.problems, func(i, j int) bool {
+		a, b := d.problems[i].Pos, d.problems[j].Pos
+		return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+	})
+	if len(d.problems) > 0 {
+		return nil, d.problems
+	}
+	return c.plan, nil
+}
+
+func reflectValue(p any) reflect.Value { return reflect.ValueOf(p).Elem() }
+
+func (c *compiler) problem(at Pos, code, format string, args ...any) {
+	c.d.problem(at, code, format, args...)
+}
+
+func (c *compiler) text(t Text, where string, at Pos) {
+	var missing []string
+	if t.KK == "" {
+		missing = append(missing, "kk")
+	}
+	if t.RU == "" {
+		missing = append(missing, "ru")
+	}
+	if t.EN == "" {
+		missing = append(missing, "en")
+	}
+	if len(missing) > 0 {
+		if t.At.Line > 0 {
+			at = t.At
+		}
+		c.problem(at, "text.missing_language", "%s has no text in %s (every text needs kk, ru and en)", where, strings.Join(missing, ", "))
+	}
+}
+
+func (c *compiler) check() {
+	f := c.file
+	if f.APIVersion != APIVersion {
+		c.problem(f.Keys.at("apiVersion", f.At), "header.api_version", "apiVersion must be %q, found %q", APIVersion, f.APIVersion)
+	}
+	if f.Kind != "Service" {
+		c.problem(f.Keys.at("kind", f.At), "header.kind", "kind must be \"Service\", found %q", f.Kind)
+	}
+	if !serviceID.MatchString(f.ID) {
+		c.problem(f.Keys.at("id", f.At), "service.id", "id %q must be 2-61 lower-case letters, digits and dashes, starting with a letter", f.ID)
+	}
+	if f.Version < 1 {
+		c.problem(f.Keys.at("version", f.At), "service.version", "version must be a whole number from 1")
+	}
+	roles, ok := c.env.Agencies[f.Owner]
+	if !ok {
+		c.problem(f.Keys.at("owner", f.At), "ref.unknown_agency", "owner %q is not a known agency (known: %s)", f.Owner, strings.Join(sortedKeys(c.env.Agencies), ", "))
+	}
+	if f.Audience != "citizen" && f.Audience != "business" {
+		c.problem(f.Keys.at("audience", f.At), "service.audience", "audience must be citizen or business, found %q", f.Audience)
+	}
+	if f.Category == "" {
+		c.problem(f.At, "field.required", "category is required (the life situation the service belongs to)")
+	}
+	c.text(f.Texts.Title, "texts.title", f.Texts.At)
+	c.text(f.Texts.Description, "texts.description", f.Texts.At)
+	c.text(f.Texts.Result, "texts.result", f.Texts.At)
+	for _, code := range sortedKeys(f.Texts.Refusals) {
+		if !identifier.MatchString(code) {
+			c.problem(f.Texts.Refusals[code].At, "refusal.code", "refusal code %q must be a lower-case identifier", code)
+		}
+		c.text(f.Texts.Refusals[code], "texts.refusals."+code, f.Texts.At)
+	}
+
+	c.checkForm()
+	c.data = &object{name: "data", fields: map[string]*types.Type{}}
+	c.derived = &object{name: "derived", fields: map[string]*types.Type{}}
+	c.provider.add(c.data)
+	c.provider.add(c.derived)
+	c.checkData()
+	c.checkRules()
+	c.checkSteps(roles)
+	if f.SLA.Target.D <= 0 {
+		c.problem(f.SLA.Keys.at("target", f.SLA.At), "sla.target", "sla.target must be a positive ISO 8601 duration such as PT5M")
+	}
+	if f.SLA.LegalDays < 1 {
+		c.problem(f.SLA.Keys.at("legalDays", f.SLA.At), "sla.legal_days", "sla.legalDays must be the legal deadline in working days, 1 or more")
+	}
+	c.checkTests()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (c *compiler) checkForm() {
+	form := c.file.Form
+	if !form.Schema.Set {
+		c.problem(form.At, "form.schema", "form.schema is required: the JSON Schema of the inputs")
+		c.inputs = types.NewMapType(types.StringType, types.DynType)
+		return
+	}
+	schema, ok := form.Schema.Value.(map[string]any)
+	if !ok || schema["type"] != "object" {
+		c.problem(form.Schema.At, "form.schema", "form.schema must be a JSON Schema with type: object")
+		c.inputs = types.NewMapType(types.StringType, types.DynType)
+		return
+	}
+	compiler := jsonschema.NewCompiler()
+	compiler.DefaultDraft(jsonschema.Draft2020)
+	compiler.AssertFormat()
+	if err := compiler.AddResource("form.json", schema); err != nil {
+		c.problem(form.Schema.At, "form.schema", "form.schema is not a valid JSON Schema: %v", oneLine(err))
+	} else if s, err := compiler.Compile("form.json"); err != nil {
+		c.problem(form.Schema.At, "form.schema", "form.schema is not a valid JSON Schema: %v", oneLine(err))
+	} else {
+		c.plan.Inputs = s
+	}
+	c.inputs = c.provider.schemaType("inputs", schema)
+	props, _ := schema["properties"].(map[string]any)
+	presented := map[string]bool{}
+	for _, field := range form.Fields {
+		if _, ok := props[field.Name]; !ok {
+			c.problem(field.At, "ref.unknown_field", "form field %q is not a property of form.schema (properties: %s)", field.Name, strings.Join(sortedKeys(props), ", "))
+		}
+		if presented[field.Name] {
+			c.problem(field.At, "field.duplicate", "form field %q is presented twice", field.Name)
+		}
+		presented[field.Name] = true
+		c.text(field.Label, "the label of "+field.Name, field.At)
+		if field.Hint != nil {
+			c.text(*field.Hint, "the hint of "+field.Name, field.At)
+		}
+	}
+	for _, name := range sortedKeys(props) {
+		if !presented[name] {
+			c.problem(form.At, "form.unpresented", "input %q has no entry in form.fields (its label in kk, ru and en)", name)
+		}
+	}
+	// visibleWhen is checked once the environment exists (it may use data).
+}
+
+// SchemaErrors renders a JSON Schema validation error as "at /path: reason"
+// clauses, without the schema's internal URL.
+func SchemaErrors(err error) string {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return oneLine(err)
+	}
+	var parts []string
+	for _, u := range ve.BasicOutput().Errors {
+		if u.Error == nil || len(u.Error.String()) == 0 {
+			continue
+		}
+		msg := u.Error.String()
+		if strings.HasPrefix(msg, "validation failed") {
+			continue
+		}
+		parts = append(parts, "at /"+strings.TrimPrefix(u.InstanceLocation, "/")+": "+msg)
+	}
+	if len(parts) == 0 {
+		return oneLine(err)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+func (c *compiler) checkData() {
+	seen := map[string]bool{}
+	for i := range c.file.Data {
+		ds := &c.file.Data[i]
+		if !identifier.MatchString(ds.Name) {
+			c.problem(ds.At, "data.name", "data source name %q must be a lower-case identifier", ds.Name)
+			continue
+		}
+		if seen[ds.Name] {
+			c.problem(ds.At, "field.duplicate", "data source %q is declared twice", ds.Name)
+			continue
+		}
+		seen[ds.Name] = true
+		reg, ok := c.env.Registries[ds.Registry]
+		if !ok {
+			c.problem(ds.Keys.at("registry", ds.At), "ref.unknown_registry", "registry %q does not exist (known: %s)", ds.Registry, strings.Join(sortedKeys(c.env.Registries), ", "))
+			c.data.fields[ds.Name] = types.DynType
+			continue
+		}
+		if reg.Personal && ds.Basis == "" && !ds.Consent {
+			c.problem(ds.At, "data.no_basis", "registry %q holds personal data: name the legal basis (basis:) or require consent (consent: true)", ds.Registry)
+		}
+		c.data.fields[ds.Name] = c.provider.schemaType("registry."+ds.Registry, reg.Record)
+		props, _ := reg.Record["properties"].(map[string]any)
+		for _, p := range ds.Prefill {
+			if _, ok := props[p]; !ok {
+				c.problem(ds.Keys.at("prefill", ds.At), "ref.unknown_field", "prefill names %q, which registry %q does not hold (fields: %s)", p, ds.Registry, strings.Join(sortedKeys(props), ", "))
+			}
+		}
+	}
+	// Keys may use inputs only: data is what the key fetches.
+	keyEnv := c.newEnv(false, false)
+	for _, ds := range c.file.Data {
+		if !seen[ds.Name] {
+			continue
+		}
+		if pe, ok := c.compile(keyEnv, "data."+ds.Name+".key", ds.Key, types.StringType, ds.At); ok {
+			c.plan.Data = append(c.plan.Data, PlanData{Source: ds, Key: pe})
+		}
+	}
+}
+
+func (c *compiler) newEnv(withData, withDerived bool) *cel.Env {
+	opts := []cel.EnvOption{
+		cel.CustomTypeProvider(c.provider),
+		cel.Variable("inputs", c.inputs),
+		cel.Variable("now", celTimestamp),
+		ext.Strings(),
+		ext.Math(),
+	}
+	if withData {
+		opts = append(opts, cel.Variable("data", types.NewObjectType("data")))
+	}
+	if withDerived {
+		opts = append(opts, cel.Variable("derived", types.NewObjectType("derived")))
+	}
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		panic("servicedef: CEL environment: " + err.Error()) // a bug, not bad input
+	}
+	return env
+}
+
+// compile type-checks one expression; want nil accepts any type.
+func (c *compiler) compile(env *cel.Env, name string, e Expr, want *types.Type, owner Pos) (PlanExpr, bool) {
+	at := e.At
+	if at.Line == 0 {
+		at = owner
+	}
+	if strings.TrimSpace(e.Src) == "" {
+		c.problem(at, "expr.empty", "%s: an expression is required", name)
+		return PlanExpr{}, false
+	}
+	if len(e.Src) > 4096 {
+		c.problem(at, "expr.too_long", "%s: expressions are limited to 4096 characters", name)
+		return PlanExpr{}, false
+	}
+	ast, iss := env.Compile(e.Src)
+	if iss != nil && iss.Err() != nil {
+		for _, ce := range iss.Errors() {
+			c.problem(exprPos(e, at, ce.Location.Line(), ce.Location.Column()), "expr.compile", "%s: %s", name, ce.Message)
+		}
+		return PlanExpr{}, false
+	}
+	if want != nil && !ast.OutputType().IsExactType(want) && ast.OutputType() != types.DynType {
+		c.problem(at, "expr.type", "%s must be %s, but the expression gives %s", name, want, ast.OutputType())
+		return PlanExpr{}, false
+	}
+	est, err := env.EstimateCost(ast, zeroEstimator{})
+	if err == nil && est.Min > CostBudget {
+		c.problem(at, "expr.cost", "%s costs at least %d units, over the budget of %d", name, est.Min, CostBudget)
+		return PlanExpr{}, false
+	}
+	prg, err := env.Program(ast, cel.CostLimit(CostBudget), cel.InterruptCheckFrequency(100))
+	if err != nil {
+		c.problem(at, "expr.compile", "%s: %s", name, oneLine(err))
+		return PlanExpr{}, false
+	}
+	return PlanExpr{Name: name, Program: prg, Type: ast.OutputType(), Src: e}, true
+}
+
+// exprPos maps a position inside an expression onto the file.
+func exprPos(e Expr, at Pos, line, col int) Pos {
+	if e.Inline && line <= 1 {
+		quote := 0
+		if e.Quoted {
+			quote = 1
+		}
+		return Pos{Line: at.Line, Col: at.Col + quote + col}
+	}
+	if !e.Inline {
+		// A block scalar starts on the line after its indicator.
+		return Pos{Line: at.Line + line, Col: col + 1}
+	}
+	return Pos{Line: at.Line + line - 1, Col: col + 1}
+}
+
+func (c *compiler) checkRules() {
+	seen := map[string]bool{}
+	for _, dv := range c.file.Rules.Derive {
+		if !identifier.MatchString(dv.Name) || seen[dv.Name] {
+			c.problem(dv.At, "rule.name", "derived value name %q must be a unique lower-case identifier", dv.Name)
+			continue
+		}
+		seen[dv.Name] = true
+		// Each derived value sees the ones before it.
+		if pe, ok := c.compile(c.newEnv(true, true), "derive."+dv.Name, dv.Expr, nil, dv.At); ok {
+			c.derived.fields[dv.Name] = pe.Type
+			pe.Name = dv.Name
+			c.plan.Derived = append(c.plan.Derived, pe)
+		} else {
+			c.derived.fields[dv.Name] = types.DynType
+		}
+	}
+	env := c.newEnv(true, true)
+	names := map[string]bool{}
+	for _, r := range c.file.Rules.Eligibility {
+		if !identifier.MatchString(r.Name) || names[r.Name] {
+			c.problem(r.At, "rule.name", "eligibility rule name %q must be a unique lower-case identifier", r.Name)
+			continue
+		}
+		names[r.Name] = true
+		if _, ok := c.file.Texts.Refusals[r.Refusal]; !ok {
+			c.problem(r.Keys.at("refusal", r.At), "ref.unknown_refusal", "rule %q refuses with %q, which texts.refusals does not define", r.Name, r.Refusal)
+		}
+		if pe, ok := c.compile(env, "eligibility."+r.Name, r.Expr, types.BoolType, r.At); ok {
+			c.plan.Eligibility = append(c.plan.Eligibility, PlanRule{Rule: r, Expr: pe})
+		}
+	}
+	for _, field := range c.file.Form.Fields {
+		if field.VisibleWhen != nil {
+			c.compile(env, "form.fields."+field.Name+".visibleWhen", *field.VisibleWhen, types.BoolType, field.At)
+		}
+	}
+}
+
+var decisionsAllowed = []string{"approve", "refuse", "return"}
+
+func (c *compiler) checkSteps(roles []string) {
+	steps := c.file.Steps
+	if len(steps) == 0 {
+		c.problem(c.file.At, "steps.none", "steps: a service needs at least one step")
+		return
+	}
+	index := map[string]int{}
+	for i, s := range steps {
+		if !identifier.MatchString(s.ID) {
+			c.problem(s.At, "step.id", "step id %q must be a lower-case identifier", s.ID)
+		} else if _, dup := index[s.ID]; dup {
+			c.problem(s.At, "field.duplicate", "step id %q is used twice", s.ID)
+		}
+		index[s.ID] = i
+	}
+	env := c.newEnv(true, true)
+	hasDecide := false
+	for i, s := range steps {
+		ps := PlanStep{Step: s, Next: i + 1}
+		if i+1 == len(steps) {
+			ps.Next = -1
+		}
+		if s.Next != "" {
+			if s.Next == "end" {
+				ps.Next = -1
+			} else if j, ok := index[s.Next]; ok {
+				ps.Next = j
+			} else {
+				c.problem(s.Keys.at("next", s.At), "ref.unknown_step", "step %q continues with %q, which is not a step (or \"end\")", s.ID, s.Next)
+			}
+		}
+		if s.When != nil {
+			if pe, ok := c.compile(env, "steps."+s.ID+".when", *s.When, types.BoolType, s.At); ok {
+				ps.When = &pe
+			}
+		}
+		switch s.Type {
+		case StepDecide:
+			hasDecide = true
+		case StepReview:
+			if s.Role == "" {
+				c.problem(s.At, "field.required", "review step %q needs a role", s.ID)
+			} else if !slices.Contains(roles, s.Role) {
+				c.problem(s.Keys.at("role", s.At), "ref.unknown_role", "role %q is not a role of agency %q (roles: %s)", s.Role, c.file.Owner, strings.Join(roles, ", "))
+			}
+			if s.Deadline == nil || s.Deadline.D <= 0 {
+				c.problem(s.At, "field.required", "review step %q needs a deadline (ISO 8601, e.g. P3D)", s.ID)
+			}
+			if len(s.Decisions) == 0 {
+				c.problem(s.At, "field.required", "review step %q needs the decisions it allows (%s)", s.ID, strings.Join(decisionsAllowed, ", "))
+			}
+			for _, d := range s.Decisions {
+				if !slices.Contains(decisionsAllowed, d) {
+					c.problem(s.Keys.at("decisions", s.At), "step.decision", "decision %q is not one of %s", d, strings.Join(decisionsAllowed, ", "))
+				}
+			}
+		case StepIssue:
+			if s.Document == nil || s.Document.Kind == "" || len(s.Document.Fields) == 0 {
+				c.problem(s.At, "field.required", "issue step %q needs document.kind and document.fields", s.ID)
+				break
+			}
+			for _, fe := range s.Document.Fields {
+				if pe, ok := c.compile(env, "document.fields."+fe.Name, fe.Expr, nil, s.Document.At); ok {
+					pe.Name = fe.Name
+					ps.Document = append(ps.Document, pe)
+				}
+			}
+		case StepNotify:
+			if s.Message == nil {
+				c.problem(s.At, "field.required", "notify step %q needs a message in kk, ru and en", s.ID)
+			} else {
+				c.text(*s.Message, "the message of step "+s.ID, s.At)
+			}
+		default:
+			c.problem(s.Keys.at("type", s.At), "step.type", "step type %q is not one of decide, review, issue, notify", s.Type)
+		}
+		c.plan.Steps = append(c.plan.Steps, ps)
+	}
+	if len(c.file.Rules.Eligibility) > 0 && !hasDecide {
+		c.problem(c.file.At, "rules.unused", "eligibility rules exist but no decide step evaluates them")
+	}
+	c.checkCycles()
+}
+
+// checkCycles refuses loops that no human step interrupts: they would run
+// forever on their own.
+func (c *compiler) checkCycles() {
+	steps := c.plan.Steps
+	for start := range steps {
+		seen := map[int]bool{}
+		for i := start; i >= 0 && i < len(steps); i = steps[i].Next {
+			if steps[i].Step.Type == StepReview {
+				break
+			}
+			if seen[i] {
+				if i == start {
+					c.problem(steps[start].Step.At, "step.cycle", "step %q leads back to itself without a review step in between", steps[start].Step.ID)
+				}
+				break
+			}
+			seen[i] = true
+		}
+	}
+}
+
+func (c *compiler) checkTests() {
+	if len(c.file.Tests) == 0 {
+		c.problem(c.file.At, "tests.none", "a service needs test cases (tests:) that show its outcomes")
+	}
+	var docFields []string
+	for _, s := range c.file.Steps {
+		if s.Document != nil {
+			for _, f := range s.Document.Fields {
+				docFields = append(docFields, f.Name)
+			}
+		}
+	}
+	for _, tc := range c.file.Tests {
+		if tc.Name == "" {
+			c.problem(tc.At, "field.required", "a test case needs a name")
+		}
+		for reg := range tc.Registry {
+			if _, ok := c.env.Registries[reg]; !ok {
+				c.problem(tc.At, "ref.unknown_registry", "test %q loads registry %q, which does not exist", tc.Name, reg)
+			}
+		}
+		if c.plan.Inputs != nil && tc.Inputs.Set {
+			if err := c.plan.Inputs.Validate(tc.Inputs.Value); err != nil {
+				c.problem(tc.Inputs.At, "test.inputs", "test %q: inputs do not match form.schema: %s", tc.Name, SchemaErrors(err))
+			}
+		}
+		switch tc.Expect.Outcome {
+		case "completed", "refused":
+		default:
+			c.problem(tc.Expect.Keys.at("outcome", tc.Expect.At), "test.outcome", "test %q: expect.outcome must be completed or refused, found %q", tc.Name, tc.Expect.Outcome)
+		}
+		if tc.Expect.Refusal != "" {
+			if _, ok := c.file.Texts.Refusals[tc.Expect.Refusal]; !ok {
+				c.problem(tc.Expect.Keys.at("refusal", tc.Expect.At), "ref.unknown_refusal", "test %q expects refusal %q, which texts.refusals does not define", tc.Name, tc.Expect.Refusal)
+			}
+		}
+		for name := range tc.Expect.Document {
+			if !slices.Contains(docFields, name) {
+				c.problem(tc.Expect.At, "ref.unknown_field", "test %q expects document field %q, which no issue step produces", tc.Name, name)
+			}
+		}
+		for step, decision := range tc.Decisions {
+			if !slices.ContainsFunc(c.file.Steps, func(s Step) bool { return s.ID == step && s.Type == StepReview }) {
+				c.problem(tc.At, "ref.unknown_step", "test %q decides step %q, which is not a review step", tc.Name, step)
+			}
+			if !slices.Contains(decisionsAllowed, decision) {
+				c.problem(tc.At, "step.decision", "test %q: decision %q is not one of %s", tc.Name, decision, strings.Join(decisionsAllowed, ", "))
+			}
+		}
+	}
+}
+
+// Target is the promised delivery time.
+func (p *Plan) Target() time.Duration { return p.File.SLA.Target.D }
+
+// Describe renders the plan as stable text, for golden tests and reviews.
+func (p *Plan) Describe() string {
+	f := p.File
+	var b strings.Builder
+	fmt.Fprintf(&b, "service %s v%d: owner %s, audience %s, category %s, target %s, legal deadline %d working days\n",
+		f.ID, f.Version, f.Owner, f.Audience, f.Category, f.SLA.Target.D, f.SLA.LegalDays)
+	schema, _ := f.Form.Schema.Value.(map[string]any)
+	props, _ := schema["properties"].(map[string]any)
+	for _, name := range sortedKeys(props) {
+		fmt.Fprintf(&b, "input %s: %s\n", name, p.inputsField(name))
+	}
+	for _, d := range p.Data {
+		basis := "consent"
+		if d.Source.Basis != "" {
+			basis = "basis " + strconvQuote(d.Source.Basis)
+		}
+		fmt.Fprintf(&b, "data %s <- %s[%s] (%s), prefill %v\n", d.Source.Name, d.Source.Registry, d.Key.Src.Src, basis, d.Source.Prefill)
+	}
+	for _, d := range p.Derived {
+		fmt.Fprintf(&b, "derive %s: %s\n", d.Name, d.Type)
+	}
+	for _, r := range p.Eligibility {
+		fmt.Fprintf(&b, "eligibility %s, else refuse %s\n", r.Rule.Name, r.Rule.Refusal)
+	}
+	for _, s := range p.Steps {
+		next := "end"
+		if s.Next >= 0 {
+			next = p.Steps[s.Next].Step.ID
+		}
+		fmt.Fprintf(&b, "step %s %s", s.Step.ID, s.Step.Type)
+		if s.When != nil {
+			fmt.Fprintf(&b, " when %s", strings.TrimSpace(s.When.Src.Src))
+		}
+		switch s.Step.Type {
+		case StepReview:
+			fmt.Fprintf(&b, " by %s within %s, decisions %v", s.Step.Role, s.Step.Deadline.D, s.Step.Decisions)
+		case StepIssue:
+			fmt.Fprintf(&b, " %s {", s.Step.Document.Kind)
+			for i, d := range s.Document {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "%s: %s", d.Name, d.Type)
+			}
+			b.WriteString("}")
+		}
+		fmt.Fprintf(&b, " -> %s\n", next)
+	}
+	fmt.Fprintf(&b, "tests %d\n", len(f.Tests))
+	return b.String()
+}
+
+func (p *Plan) inputsField(name string) string {
+	schema, _ := p.File.Form.Schema.Value.(map[string]any)
+	props, _ := schema["properties"].(map[string]any)
+	prop, _ := props[name].(map[string]any)
+	t, _ := prop["type"].(string)
+	return t
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }

@@ -1,0 +1,184 @@
+package servicedef
+
+import (
+	"fmt"
+	"time"
+
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+)
+
+// Activation is what expressions see for one application.
+type Activation struct {
+	Inputs  map[string]any
+	Data    map[string]any // data source name -> record (a map), or absent
+	Derived map[string]any
+	Now     time.Time
+}
+
+func (a *Activation) vars() map[string]any {
+	if a.Data == nil {
+		a.Data = map[string]any{}
+	}
+	if a.Derived == nil {
+		a.Derived = map[string]any{}
+	}
+	return map[string]any{"inputs": a.Inputs, "data": a.Data, "derived": a.Derived, "now": a.Now}
+}
+
+// Eval evaluates one compiled expression into plain Go values (strings,
+// float64/int64, bool, []any, map[string]any, nil).
+func (pe PlanExpr) Eval(a *Activation) (any, error) {
+	out, _, err := pe.Program.Eval(a.vars())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pe.Name, err)
+	}
+	return native(out), nil
+}
+
+// Keys evaluates the data sources' keys.
+func (p *Plan) Keys(a *Activation) (map[string]string, error) {
+	keys := make(map[string]string, len(p.Data))
+	for _, d := range p.Data {
+		v, err := d.Key.Eval(a)
+		if err != nil {
+			return nil, err
+		}
+		s, _ := v.(string)
+		keys[d.Source.Name] = s
+	}
+	return keys, nil
+}
+
+// Derive computes the derived values in order into a.Derived.
+func (p *Plan) Derive(a *Activation) error {
+	a.vars()
+	for _, d := range p.Derived {
+		v, err := d.Eval(a)
+		if err != nil {
+			return err
+		}
+		a.Derived[d.Name] = v
+	}
+	return nil
+}
+
+// Decide returns the refusal code of the first eligibility rule that does not
+// hold, or "" when the application is eligible.
+func (p *Plan) Decide(a *Activation) (refusal string, err error) {
+	for _, r := range p.Eligibility {
+		v, err := r.Expr.Eval(a)
+		if err != nil {
+			return "", err
+		}
+		if ok, _ := v.(bool); !ok {
+			return r.Rule.Refusal, nil
+		}
+	}
+	return "", nil
+}
+
+// Runs reports whether step i runs for this application.
+func (p *Plan) Runs(i int, a *Activation) (bool, error) {
+	s := p.Steps[i]
+	if s.When == nil {
+		return true, nil
+	}
+	v, err := s.When.Eval(a)
+	if err != nil {
+		return false, err
+	}
+	ok, _ := v.(bool)
+	return ok, nil
+}
+
+// Document evaluates the fields of issue step i, in order.
+func (p *Plan) Document(i int, a *Activation) ([]Field, error) {
+	var out []Field
+	for _, f := range p.Steps[i].Document {
+		v, err := f.Eval(a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Field{Name: f.Name, Value: v})
+	}
+	return out, nil
+}
+
+// Field is one evaluated document field.
+type Field struct {
+	Name  string
+	Value any
+}
+
+// native turns a CEL value into plain Go values.
+func native(v ref.Val) any {
+	switch v.Type() {
+	case types.NullType:
+		return nil
+	case types.TimestampType:
+		t, _ := v.Value().(time.Time)
+		return t.UTC().Format(time.RFC3339)
+	case types.DurationType:
+		d, _ := v.Value().(time.Duration)
+		return d.String()
+	}
+	if l, ok := v.(traits.Lister); ok && v.Type() == types.ListType {
+		var out []any
+		for it := l.Iterator(); it.HasNext() == types.True; {
+			out = append(out, native(it.Next()))
+		}
+		return out
+	}
+	if m, ok := v.(traits.Mapper); ok && v.Type() == types.MapType {
+		out := map[string]any{}
+		for it := m.Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			out[fmt.Sprint(native(k))] = native(m.Get(k))
+		}
+		return out
+	}
+	return v.Value()
+}
+
+// Normalize converts decoded JSON (numbers as float64) into the types the
+// form's schema declares, so that CEL sees int where the schema says
+// integer. The value must already be valid against the schema.
+func (p *Plan) Normalize(inputs any) map[string]any {
+	schema, _ := p.File.Form.Schema.Value.(map[string]any)
+	m, _ := normalize(schema, inputs).(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m
+}
+
+func normalize(schema map[string]any, v any) any {
+	switch schema["type"] {
+	case "integer":
+		if f, ok := v.(float64); ok {
+			return int64(f)
+		}
+	case "array":
+		items, _ := schema["items"].(map[string]any)
+		if list, ok := v.([]any); ok {
+			out := make([]any, len(list))
+			for i, x := range list {
+				out[i] = normalize(items, x)
+			}
+			return out
+		}
+	case "object":
+		props, _ := schema["properties"].(map[string]any)
+		if obj, ok := v.(map[string]any); ok {
+			out := make(map[string]any, len(obj))
+			for k, x := range obj {
+				ps, _ := props[k].(map[string]any)
+				out[k] = normalize(ps, x)
+			}
+			return out
+		}
+	}
+	return v
+}

@@ -1,0 +1,274 @@
+package servicedef
+
+import (
+	"regexp"
+	"strconv"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ortaq/ortaq/internal/i18n"
+)
+
+// File is a service definition as written: one versioned YAML file.
+type File struct {
+	Keys       Keys         `yaml:"-"`
+	At         Pos          `yaml:"-"`
+	APIVersion string       `yaml:"apiVersion"`
+	Kind       string       `yaml:"kind"`
+	ID         string       `yaml:"id"`
+	Version    int          `yaml:"version"`
+	Owner      string       `yaml:"owner"`
+	Audience   string       `yaml:"audience"`
+	Category   string       `yaml:"category"`
+	Texts      Texts        `yaml:"texts"`
+	Form       Form         `yaml:"form"`
+	Data       []DataSource `yaml:"data"`
+	Rules      Rules        `yaml:"rules"`
+	Steps      []Step       `yaml:"steps"`
+	SLA        SLA          `yaml:"sla"`
+	Tests      []TestCase   `yaml:"tests"`
+}
+
+// Texts are what citizens read about the service, in every language.
+type Texts struct {
+	At          Pos             `yaml:"-"`
+	Title       Text            `yaml:"title"`
+	Description Text            `yaml:"description"`
+	Result      Text            `yaml:"result"`
+	Refusals    map[string]Text `yaml:"refusals"`
+}
+
+// Form is what the citizen fills in: a JSON Schema of the inputs and how to
+// present each field.
+type Form struct {
+	At     Pos         `yaml:"-"`
+	Schema JSONValue   `yaml:"schema"`
+	Fields []FormField `yaml:"fields"`
+}
+
+// FormField is the presentation of one input, in form order.
+type FormField struct {
+	Keys        Keys   `yaml:"-"`
+	At          Pos    `yaml:"-"`
+	Name        string `yaml:"name"`
+	Widget      string `yaml:"widget"`
+	Label       Text   `yaml:"label"`
+	Hint        *Text  `yaml:"hint"`
+	VisibleWhen *Expr  `yaml:"visibleWhen"`
+}
+
+// DataSource is a named read of data the state already holds.
+type DataSource struct {
+	Keys     Keys     `yaml:"-"`
+	At       Pos      `yaml:"-"`
+	Name     string   `yaml:"name"`
+	Registry string   `yaml:"registry"`
+	Key      Expr     `yaml:"key"`
+	Basis    string   `yaml:"basis"`
+	Consent  bool     `yaml:"consent"`
+	Prefill  []string `yaml:"prefill"`
+}
+
+// Rules are derived values and eligibility conditions, in CEL.
+type Rules struct {
+	At          Pos           `yaml:"-"`
+	Derive      []Derived     `yaml:"derive"`
+	Eligibility []Eligibility `yaml:"eligibility"`
+}
+
+// Derived is a value computed from inputs, data and earlier derived values.
+type Derived struct {
+	Keys Keys   `yaml:"-"`
+	At   Pos    `yaml:"-"`
+	Name string `yaml:"name"`
+	Expr Expr   `yaml:"expr"`
+}
+
+// Eligibility is a condition the application must meet; when it is false the
+// application is refused with the named refusal.
+type Eligibility struct {
+	Keys    Keys   `yaml:"-"`
+	At      Pos    `yaml:"-"`
+	Name    string `yaml:"name"`
+	Expr    Expr   `yaml:"expr"`
+	Refusal string `yaml:"refusal"`
+}
+
+// Step kinds.
+const (
+	StepDecide = "decide" // evaluate the eligibility rules
+	StepReview = "review" // a human decision by an agency role
+	StepIssue  = "issue"  // issue the signed result document
+	StepNotify = "notify" // tell the applicant
+)
+
+// Step is one step of the process. Steps run in order unless one names its
+// successor with next; a step with when runs only if its condition holds.
+type Step struct {
+	Keys Keys   `yaml:"-"`
+	At   Pos    `yaml:"-"`
+	ID   string `yaml:"id"`
+	Type string `yaml:"type"`
+	When *Expr  `yaml:"when"`
+	Next string `yaml:"next"`
+	// review
+	Role      string    `yaml:"role"`
+	Deadline  *Duration `yaml:"deadline"`
+	Decisions []string  `yaml:"decisions"`
+	// issue
+	Document *DocumentSpec `yaml:"document"`
+	// notify
+	Message *Text `yaml:"message"`
+}
+
+// DocumentSpec is the result document: its kind and fields, each a CEL
+// expression, in display order.
+type DocumentSpec struct {
+	Keys   Keys       `yaml:"-"`
+	At     Pos        `yaml:"-"`
+	Kind   string     `yaml:"kind"`
+	Fields NamedExprs `yaml:"fields"`
+}
+
+// SLA is the promise: the target delivery time and the legal deadline.
+type SLA struct {
+	Keys      Keys     `yaml:"-"`
+	At        Pos      `yaml:"-"`
+	Target    Duration `yaml:"target"`
+	LegalDays int      `yaml:"legalDays"`
+}
+
+// TestCase is registry fixtures and inputs with the expected outcome.
+type TestCase struct {
+	Keys      Keys                   `yaml:"-"`
+	At        Pos                    `yaml:"-"`
+	Name      string                 `yaml:"name"`
+	Registry  map[string][]JSONValue `yaml:"registry"`
+	Inputs    JSONValue              `yaml:"inputs"`
+	Decisions map[string]string      `yaml:"decisions"`
+	Expect    Expect                 `yaml:"expect"`
+}
+
+// Expect is a test case's expected outcome.
+type Expect struct {
+	Keys     Keys                 `yaml:"-"`
+	At       Pos                  `yaml:"-"`
+	Outcome  string               `yaml:"outcome"`
+	Refusal  string               `yaml:"refusal"`
+	Document map[string]JSONValue `yaml:"document"`
+}
+
+// Text is a text in Kazakh, Russian and English.
+type Text struct {
+	At Pos
+	i18n.Text
+}
+
+func (t *Text) decodeNode(d *decoder, n *yaml.Node) {
+	t.At = posOf(n)
+	if n.Kind != yaml.MappingNode {
+		d.problem(posOf(n), "field.type", "expected a text in kk, ru and en, found %s", describe(n))
+		return
+	}
+	var raw struct {
+		KK string `yaml:"kk"`
+		RU string `yaml:"ru"`
+		EN string `yaml:"en"`
+	}
+	d.decodeStruct(n, reflectValue(&raw))
+	t.Text = i18n.Text{KK: raw.KK, RU: raw.RU, EN: raw.EN}
+}
+
+// Expr is a CEL expression with where it stands in the file.
+type Expr struct {
+	Src string
+	At  Pos
+	// Inline is true when the expression sits on the key's line (plain or
+	// quoted), so that a column inside it maps onto the file.
+	Inline bool
+	Quoted bool
+}
+
+func (e *Expr) decodeNode(d *decoder, n *yaml.Node) {
+	e.At = posOf(n)
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.problem(posOf(n), "field.type", "expected a CEL expression, found %s", describe(n))
+		return
+	}
+	e.Src = n.Value
+	e.Inline = n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0
+	e.Quoted = n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
+}
+
+// Duration is an ISO 8601 duration such as PT5M or P3D.
+type Duration struct {
+	D  time.Duration
+	At Pos
+}
+
+var isoDuration = regexp.MustCompile(`^P(?:(\d{1,4})D)?(?:T(?:(\d{1,5})H)?(?:(\d{1,6})M)?(?:(\d{1,7})S)?)?$`)
+
+func (du *Duration) decodeNode(d *decoder, n *yaml.Node) {
+	du.At = posOf(n)
+	s, ok := d.scalar(n, "an ISO 8601 duration such as PT5M")
+	if !ok {
+		return
+	}
+	m := isoDuration.FindStringSubmatch(s)
+	if m == nil || s == "P" || s == "PT" {
+		d.problem(posOf(n), "duration.invalid", "%q is not an ISO 8601 duration such as PT5M, PT1H30M or P3D", s)
+		return
+	}
+	units := []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second}
+	for i, u := range units {
+		if m[i+1] != "" {
+			v, _ := strconv.Atoi(m[i+1])
+			du.D += time.Duration(v) * u
+		}
+	}
+}
+
+// JSONValue is a YAML subtree kept as JSON-like data (a schema, test data).
+type JSONValue struct {
+	Value any
+	At    Pos
+	Set   bool
+}
+
+func (j *JSONValue) decodeNode(d *decoder, n *yaml.Node) {
+	j.At = posOf(n)
+	j.Value, j.Set = d.toJSONValue(n)
+}
+
+// NamedExpr is one entry of an ordered mapping of names to expressions.
+type NamedExpr struct {
+	Name string
+	Expr Expr
+}
+
+// NamedExprs is an ordered mapping of names to CEL expressions.
+type NamedExprs []NamedExpr
+
+func (ne *NamedExprs) decodeNode(d *decoder, n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		d.problem(posOf(n), "field.type", "expected a mapping of names to expressions, found %s", describe(n))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := d.resolve(n.Content[i])
+		if k.Kind != yaml.ScalarNode {
+			d.problem(posOf(k), "field.type", "expected a name, found %s", describe(k))
+			continue
+		}
+		if seen[k.Value] {
+			d.problem(posOf(k), "field.duplicate", "%q appears twice", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		var e Expr
+		e.decodeNode(d, d.resolve(n.Content[i+1]))
+		*ne = append(*ne, NamedExpr{Name: k.Value, Expr: e})
+	}
+}

@@ -1,0 +1,143 @@
+package servicedef
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// TestResult is the outcome of one declared test case.
+type TestResult struct {
+	Name     string
+	Passed   bool
+	Outcome  string // what happened: completed or refused
+	Refusal  string
+	Problems []string
+}
+
+// maxStepsPerRun stops a plan that loops through review steps forever.
+const maxStepsPerRun = 1000
+
+// RunTests runs the declared test cases by evaluating the plan: data comes
+// from each case's registry fixtures, review steps take the case's decisions.
+func (p *Plan) RunTests(now time.Time) []TestResult {
+	var results []TestResult
+	for _, tc := range p.File.Tests {
+		r := TestResult{Name: tc.Name}
+		outcome, refusal, doc, err := p.simulate(tc, now)
+		if err != nil {
+			r.Problems = append(r.Problems, err.Error())
+		}
+		r.Outcome, r.Refusal = outcome, refusal
+		if err == nil {
+			if outcome != tc.Expect.Outcome {
+				r.Problems = append(r.Problems, fmt.Sprintf("outcome %s, expected %s", outcome, tc.Expect.Outcome))
+			}
+			if tc.Expect.Refusal != "" && refusal != tc.Expect.Refusal {
+				r.Problems = append(r.Problems, fmt.Sprintf("refusal %q, expected %q", refusal, tc.Expect.Refusal))
+			}
+			for _, name := range sortedKeys(tc.Expect.Document) {
+				want := tc.Expect.Document[name].Value
+				got, ok := doc[name]
+				if !ok {
+					r.Problems = append(r.Problems, fmt.Sprintf("document has no field %q", name))
+				} else if !sameJSON(got, want) {
+					r.Problems = append(r.Problems, fmt.Sprintf("document field %q is %v, expected %v", name, jsonString(got), jsonString(want)))
+				}
+			}
+		}
+		r.Passed = len(r.Problems) == 0
+		results = append(results, r)
+	}
+	return results
+}
+
+// simulate runs one case through the plan's steps.
+func (p *Plan) simulate(tc TestCase, now time.Time) (outcome, refusal string, doc map[string]any, err error) {
+	if p.Inputs != nil {
+		if err := p.Inputs.Validate(tc.Inputs.Value); err != nil {
+			return "", "", nil, fmt.Errorf("inputs do not match form.schema: %s", SchemaErrors(err))
+		}
+	}
+	inputs := p.Normalize(tc.Inputs.Value)
+	a := &Activation{Inputs: inputs, Now: now}
+	keys, err := p.Keys(a)
+	if err != nil {
+		return "", "", nil, err
+	}
+	a.vars()
+	for _, d := range p.Data {
+		if rec := lookup(tc.Registry[d.Source.Registry], p.env.Registries[d.Source.Registry].Key, keys[d.Source.Name]); rec != nil {
+			a.Data[d.Source.Name] = rec
+		}
+	}
+	if err := p.Derive(a); err != nil {
+		return "", "", nil, err
+	}
+	doc = map[string]any{}
+	steps := 0
+	for i := 0; i >= 0 && i < len(p.Steps); {
+		if steps++; steps > maxStepsPerRun {
+			return "", "", nil, fmt.Errorf("more than %d steps: the process loops", maxStepsPerRun)
+		}
+		s := p.Steps[i]
+		runs, err := p.Runs(i, a)
+		if err != nil {
+			return "", "", nil, err
+		}
+		if runs {
+			switch s.Step.Type {
+			case StepDecide:
+				if refusal, err = p.Decide(a); err != nil || refusal != "" {
+					return "refused", refusal, doc, err
+				}
+			case StepReview:
+				switch tc.Decisions[s.Step.ID] {
+				case "approve":
+				case "refuse":
+					return "refused", "", doc, nil
+				case "":
+					return "", "", nil, fmt.Errorf("step %q needs an officer's decision: add decisions: {%s: approve|refuse}", s.Step.ID, s.Step.ID)
+				default:
+					return "", "", nil, fmt.Errorf("decision %q for step %q cannot be simulated", tc.Decisions[s.Step.ID], s.Step.ID)
+				}
+			case StepIssue:
+				fields, err := p.Document(i, a)
+				if err != nil {
+					return "", "", nil, err
+				}
+				for _, f := range fields {
+					doc[f.Name] = f.Value
+				}
+			}
+		}
+		i = s.Next
+	}
+	return "completed", "", doc, nil
+}
+
+func lookup(records []JSONValue, field, key string) map[string]any {
+	for _, r := range records {
+		if m, ok := r.Value.(map[string]any); ok && m[field] == key {
+			return m
+		}
+	}
+	return nil
+}
+
+func sameJSON(a, b any) bool {
+	var x, y any
+	if json.Unmarshal([]byte(jsonString(a)), &x) != nil || json.Unmarshal([]byte(jsonString(b)), &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+func jsonString(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
