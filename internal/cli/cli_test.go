@@ -72,3 +72,20 @@ func TestNoPostgreSQLSaysHowToInstall(t *testing.T) {
 		t.Errorf("serve without server binaries: exit %d\n%s", code, errOut.String())
 	}
 }
+
+func TestServiceLintAndTest(t *testing.T) {
+	var out, errOut strings.Builder
+	if code := Main([]string{"service", "lint", "../servicedef/testdata/bad-everything.yaml"}, &out, &errOut); code != 1 {
+		t.Errorf("lint of a bad file exited %d; want 1", code)
+	}
+	if !strings.Contains(out.String(), "bad-everything.yaml:35:39: expr.compile: derive.adult: undefined field 'nope'") {
+		t.Errorf("lint output lacks the positioned CEL error:\n%s", out.String())
+	}
+	out.Reset()
+	if code := Main([]string{"service", "test", "../servicedef/testdata/valid-review.yaml"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "2 passed, 0 failed") {
+		t.Errorf("service test exited %d:\n%s", code, out.String())
+	}
+	if code := Main([]string{"service", "lint", "no-such-file.yaml"}, &out, &errOut); code != 1 {
+		t.Errorf("lint of a missing file exited %d; want 1", code)
+	}
+}

@@ -518,9 +518,10 @@ func (c *compiler) checkSteps(roles []string) {
 }
 
 // checkCycles refuses loops that no human step interrupts: they would run
-// forever on their own.
+// forever on their own. Each loop is reported once, at its first step.
 func (c *compiler) checkCycles() {
 	steps := c.plan.Steps
+	reported := map[int]bool{}
 	for start := range steps {
 		seen := map[int]bool{}
 		for i := start; i >= 0 && i < len(steps); i = steps[i].Next {
@@ -528,7 +529,13 @@ func (c *compiler) checkCycles() {
 				break
 			}
 			if seen[i] {
-				if i == start {
+				if i == start && !reported[start] {
+					for j := start; ; {
+						reported[j] = true
+						if j = steps[j].Next; j == start {
+							break
+						}
+					}
 					c.problem(steps[start].Step.At, "step.cycle", "step %q leads back to itself without a review step in between", steps[start].Step.ID)
 				}
 				break
