@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -245,5 +246,34 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	slices.Sort(mounted)
 	if !slices.Equal(documented, mounted) {
 		t.Errorf("OpenAPI and routes differ:\n documented %v\n mounted    %v", documented, mounted)
+	}
+}
+
+// TestPersonalDataReadsAreAudited: the registry read behind a certificate and
+// every read of the document leave an audit event naming the person.
+func TestPersonalDataReadsAreAudited(t *testing.T) {
+	t.Parallel()
+	r := apptest.Start(t, 2, 100)
+	body := `{"service":"address-certificate","inputs":{"iin":"` + r.Sample.WithAddress.String() + `"}}`
+	sub := call(t, "POST", r.Server.URL+"/api/v1/applications", body, "Idempotency-Key", "audit-1")
+	app := waitDecided(t, r.Server.URL+sub.header.Get("Location"))
+	for range 2 {
+		call(t, "GET", r.Server.URL+"/api/v1/documents/"+str(app.body["document_id"]), "", "X-Request-Id", "audit-req")
+	}
+	rows, err := r.DB.Pool.Query(context.Background(), `SELECT action, request_id FROM audit_event WHERE subject_iin = $1 ORDER BY id`, r.Sample.WithAddress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var action, req string
+		rows.Scan(&action, &req)
+		got = append(got, action+"/"+req)
+	}
+	if want := "[registry.population.read/ document.read/audit-req document.read/audit-req]"; fmt.Sprint(got) != want {
+		t.Errorf("audit trail = %v; want %s", got, want)
+	}
+	if _, err := r.DB.Pool.Exec(context.Background(), `DELETE FROM audit_event`); err == nil {
+		t.Errorf("the audit trail accepted a DELETE")
 	}
 }

@@ -1,6 +1,7 @@
 package document
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -46,24 +47,25 @@ func (s *Store) Routes(srv *web.Server) {
 	})
 }
 
-// Read returns a document and audits the read of its subject's data.
-func (s *Store) Read(r *http.Request, id uuid.UUID, actor string) (Document, error) {
-	d, err := s.Get(r.Context(), id)
+// Read returns a document and audits the read of its subject's data in the
+// same transaction: no read without its trace.
+func (s *Store) Read(ctx context.Context, id uuid.UUID, actor, requestID string) (Document, error) {
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return Document{}, err
 	}
-	tx, err := s.pool.Begin(r.Context())
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	d, err := one(ctx, tx, "WHERE id = $1", id)
 	if err != nil {
 		return Document{}, err
 	}
-	defer tx.Rollback(r.Context())
-	if err := audit.Record(r.Context(), tx, audit.Event{
+	if err := audit.Record(ctx, tx, audit.Event{
 		At: s.clock.Now(), Actor: actor, Action: "document.read", SubjectIIN: d.SubjectIIN,
-		Object: "document:" + d.ID.String(), Purpose: "document holder view", RequestID: web.RequestID(r.Context()),
+		Object: "document:" + d.ID.String(), Purpose: "document holder view", RequestID: requestID,
 	}); err != nil {
 		return Document{}, err
 	}
-	return d, tx.Commit(r.Context())
+	return d, tx.Commit(ctx)
 }
 
 func (s *Store) handleGet(w http.ResponseWriter, r *http.Request) error {
@@ -71,7 +73,7 @@ func (s *Store) handleGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apierr.New(apierr.DocumentNotFound)
 	}
-	d, err := s.Read(r, id, "anonymous")
+	d, err := s.Read(r.Context(), id, "anonymous", web.RequestID(r.Context()))
 	if errors.Is(err, ErrNotFound) {
 		return apierr.New(apierr.DocumentNotFound)
 	}

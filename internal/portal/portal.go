@@ -307,7 +307,7 @@ func (p *Portal) document(w http.ResponseWriter, r *http.Request, v *view) (stri
 	if err != nil {
 		return "", 0, apierr.New(apierr.DocumentNotFound)
 	}
-	d, err := p.deps.Documents.Read(r, id, "anonymous")
+	d, err := p.deps.Documents.Read(r.Context(), id, "anonymous", web.RequestID(r.Context()))
 	if errors.Is(err, document.ErrNotFound) {
 		return "", 0, apierr.New(apierr.DocumentNotFound)
 	}

@@ -260,7 +260,8 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application
 			id, replayed = existing, true
 			return nil
 		}
-		if err := addStep(ctx, tx, id, step{Name: "submitted", Actor: "citizen", Start: now, End: now, Outcome: "ok"}); err != nil {
+		if err := addStep(ctx, tx, id, step{Name: "submitted", Actor: "citizen", Start: now, End: now, Outcome: "ok",
+			Detail: map[string]any{"request_id": req.RequestID}}); err != nil {
 			return err
 		}
 		if err := outbox.Emit(ctx, tx, now, "process.application.submitted", id.String(),
