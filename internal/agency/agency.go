@@ -28,9 +28,10 @@ func Schema() pg.Schema { return pg.NewSchema("agency", migrations) }
 
 // Agency is a state body.
 type Agency struct {
-	ID   string    `json:"id"`
-	BIN  iin.BIN   `json:"bin"`
-	Name i18n.Text `json:"name"`
+	ID    string    `json:"id"`
+	BIN   iin.BIN   `json:"bin"`
+	Name  i18n.Text `json:"name"`
+	Roles []string  `json:"roles"` // officer roles, named by services' review steps
 }
 
 // ErrNotFound means no agency has the id.
@@ -48,9 +49,9 @@ func (s *Store) Save(ctx context.Context, a Agency) error {
 		return fmt.Errorf("agency %s: name must exist in kk, ru and en", a.ID)
 	}
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO agency (id, bin, name) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET bin = EXCLUDED.bin, name = EXCLUDED.name`,
-		a.ID, a.BIN.String(), a.Name)
+		INSERT INTO agency (id, bin, name, roles) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET bin = EXCLUDED.bin, name = EXCLUDED.name, roles = EXCLUDED.roles`,
+		a.ID, a.BIN.String(), a.Name, append([]string{}, a.Roles...))
 	if err != nil {
 		return fmt.Errorf("save agency %s: %w", a.ID, err)
 	}
@@ -61,7 +62,7 @@ func (s *Store) Save(ctx context.Context, a Agency) error {
 func (s *Store) Get(ctx context.Context, id string) (Agency, error) {
 	var a Agency
 	var bin string
-	err := s.pool.QueryRow(ctx, `SELECT id, bin, name FROM agency WHERE id = $1`, id).Scan(&a.ID, &bin, &a.Name)
+	err := s.pool.QueryRow(ctx, `SELECT id, bin, name, roles FROM agency WHERE id = $1`, id).Scan(&a.ID, &bin, &a.Name, &a.Roles)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Agency{}, ErrNotFound
 	}
@@ -76,4 +77,19 @@ func (s *Store) Get(ctx context.Context, id string) (Agency, error) {
 func (s *Store) Name(ctx context.Context, id string) (i18n.Text, error) {
 	a, err := s.Get(ctx, id)
 	return a.Name, err
+}
+
+// List returns every agency, by id.
+func (s *Store) List(ctx context.Context) ([]Agency, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, bin, name, roles FROM agency ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list agencies: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Agency, error) {
+		var a Agency
+		var bin string
+		err := row.Scan(&a.ID, &bin, &a.Name, &a.Roles)
+		a.BIN = iin.BIN(bin)
+		return a, err
+	})
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/ortaq/ortaq/internal/process"
 	"github.com/ortaq/ortaq/internal/registry"
 	"github.com/ortaq/ortaq/internal/service"
+	"github.com/ortaq/ortaq/internal/servicedef"
 	"github.com/ortaq/ortaq/internal/web"
 )
 
@@ -143,6 +144,20 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 		Services:   service.NewCatalogue(pool, clk),
 		Documents:  document.NewStore(pool, clk),
 	}
+	p.Services.SetEnvironment(func(ctx context.Context) (servicedef.Environment, error) {
+		agencies, err := p.Agencies.List(ctx)
+		if err != nil {
+			return servicedef.Environment{}, err
+		}
+		env := servicedef.Environment{
+			Agencies:   map[string][]string{},
+			Registries: map[string]servicedef.Registry{"population": servicedef.PopulationRegistry()},
+		}
+		for _, a := range agencies {
+			env.Agencies[a.ID] = a.Roles
+		}
+		return env, nil
+	})
 	engine, err := process.New(process.Config{
 		Workers: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter,
 		Clock: clk, Logger: log, Metrics: p.Web.Metrics(),

@@ -184,7 +184,7 @@ func TestKillDuringProcessingExactlyOneDocument(t *testing.T) {
 	completed := count(t, db.Pool, `SELECT count(*) FROM application WHERE status = 'completed'`)
 	refused := count(t, db.Pool, `SELECT count(*) FROM application WHERE status = 'refused'`)
 	docs := count(t, db.Pool, `SELECT count(*) FROM document`)
-	matched := count(t, db.Pool, `SELECT count(*) FROM application a JOIN document d ON d.id = a.document_id AND d.source = 'application:' || a.id`)
+	matched := count(t, db.Pool, `SELECT count(*) FROM application a JOIN document d ON d.id = a.document_id AND d.source LIKE 'application:' || a.id || ':%'`)
 	decisions := count(t, db.Pool, `SELECT count(*) FROM application_step WHERE step IN ('completed', 'refused', 'failed')`)
 	multi := count(t, db.Pool, `SELECT count(*) FROM (SELECT application_id FROM application_step WHERE step IN ('completed', 'refused') GROUP BY 1 HAVING count(*) > 1) x`)
 	unfinishedJobs := count(t, db.Pool, `SELECT count(*) FROM river_job WHERE state <> 'completed'`)

@@ -92,7 +92,7 @@ func Apply(ctx context.Context, cfg ApplyConfig, out io.Writer) error {
 	start := time.Now()
 	err = concurrently(cfg.N, cfg.Concurrency, func(i int) error {
 		_, _, err := p.Engine.Submit(ctx, process.SubmitRequest{ServiceID: "address-certificate",
-			Inputs: process.Inputs{IIN: iins[i%len(iins)].String()}, IdempotencyKey: fmt.Sprintf("bench-%d", i)})
+			Inputs: map[string]any{"iin": iins[i%len(iins)].String()}, IdempotencyKey: fmt.Sprintf("bench-%d", i)})
 		return err
 	})
 	if err != nil {

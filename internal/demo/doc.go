@@ -6,6 +6,6 @@
 // No real person's data is used anywhere.
 //
 // May import: internal/iin, internal/i18n, internal/agency, internal/registry,
-// internal/service, internal/servicedef, internal/document, internal/process
-// (for flow names).
+// internal/service, internal/servicedef, internal/document, and the embedded
+// definitions of the services directory.
 package demo

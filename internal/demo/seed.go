@@ -9,7 +9,6 @@ import (
 	"github.com/ortaq/ortaq/internal/agency"
 	"github.com/ortaq/ortaq/internal/i18n"
 	"github.com/ortaq/ortaq/internal/iin"
-	"github.com/ortaq/ortaq/internal/process"
 	"github.com/ortaq/ortaq/internal/registry"
 	"github.com/ortaq/ortaq/internal/service"
 )
@@ -62,34 +61,11 @@ func mustBIN(t time.Time, serial int) iin.BIN {
 	return b
 }
 
-// Services are the demo's e-services.
-func Services() []service.Definition {
-	return []service.Definition{{
-		ID: "address-certificate", Version: 1, OwnerAgency: "mia", Audience: "citizen", Category: "housing",
-		Flow: process.FlowAddressCertificate,
-		Title: i18n.Text{
-			KK: "Тіркелген мекенжай туралы анықтама",
-			RU: "Справка о зарегистрированном адресе",
-			EN: "Certificate of registered address",
-		},
-		Description: i18n.Text{
-			KK: "Тұрақты тіркелген мекенжайыңызды растайтын анықтама. Деректер халық тізілімінен алынады: ештеңе толтырудың қажеті жоқ.",
-			RU: "Справка, подтверждающая ваш адрес постоянной регистрации. Данные берутся из регистра населения: заполнять ничего не нужно.",
-			EN: "A certificate confirming your permanent registered address. The data comes from the population registry: there is nothing to fill in.",
-		},
-		Result: i18n.Text{
-			KK: "Тіркелген мекенжай туралы анықтама (электрондық құжат, ІІМ қолтаңбасымен)",
-			RU: "Справка о зарегистрированном адресе (электронный документ, подписанный МВД)",
-			EN: "Certificate of registered address (an electronic document signed by the Ministry of Internal Affairs)",
-		},
-		TargetDuration: 5 * time.Minute, LegalDays: 1,
-	}}
-}
-
 // Run seeds everything, printing progress to out. population is the number
 // of synthetic citizens to create when the registry is empty.
 func Run(ctx context.Context, s Seed, population int, out io.Writer) (Result, error) {
 	for _, a := range Agencies() {
+		a.Roles = Roles()[a.ID]
 		if err := s.Agencies.Save(ctx, a); err != nil {
 			return Result{}, err
 		}
@@ -97,10 +73,8 @@ func Run(ctx context.Context, s Seed, population int, out io.Writer) (Result, er
 			return Result{}, err
 		}
 	}
-	for _, d := range Services() {
-		if err := s.Services.Publish(ctx, d); err != nil {
-			return Result{}, err
-		}
+	if err := publishServices(ctx, s.Services, out); err != nil {
+		return Result{}, err
 	}
 	citizens := Population(population, PopulationSeed)
 	count, err := s.Population.Count(ctx)

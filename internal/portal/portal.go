@@ -8,7 +8,7 @@
 // /verify, /lang/{lang}, /static/.
 //
 // May import: internal/web, internal/apierr, internal/i18n, internal/service,
-// internal/process, internal/document.
+// internal/servicedef, internal/process, internal/document.
 package portal
 
 import (
@@ -35,6 +35,7 @@ import (
 	"github.com/ortaq/ortaq/internal/i18n"
 	"github.com/ortaq/ortaq/internal/process"
 	"github.com/ortaq/ortaq/internal/service"
+	"github.com/ortaq/ortaq/internal/servicedef"
 	"github.com/ortaq/ortaq/internal/web"
 )
 
@@ -74,6 +75,7 @@ var almaty = time.FixedZone("Asia/Almaty", 5*60*60)
 var funcs = template.FuncMap{
 	"t":     func(lang i18n.Lang, key string, args ...any) string { return i18n.T(lang, key, args...) },
 	"in":    func(lang i18n.Lang, t i18n.Text) string { return t.In(lang) },
+	"deref": func(t *i18n.Text) i18n.Text { return *t },
 	"langs": func() []i18n.Lang { return i18n.Supported },
 	// People see time in Kazakhstan's zone (UTC+5); storage stays UTC.
 	"when":    func(t time.Time) string { return t.In(almaty).Format("02.01.2006 15:04:05") },
@@ -86,6 +88,9 @@ var funcs = template.FuncMap{
 	},
 	// loc picks the visitor's language out of a {kk, ru, en} document field.
 	"loc": func(lang i18n.Lang, v any) string {
+		if v == nil {
+			return ""
+		}
 		if m, ok := v.(map[string]any); ok {
 			t := i18n.Text{}
 			t.KK, _ = m["kk"].(string)
@@ -202,8 +207,18 @@ type serviceCard struct {
 	Def            service.Definition
 	Owner          i18n.Text
 	IdempotencyKey string
-	IIN            string
-	FieldError     string
+	Fields         []formField
+}
+
+// formField is one input of a service's form, ready to render.
+type formField struct {
+	Name    string
+	Label   i18n.Text
+	Hint    *i18n.Text
+	Kind    string // text, number, checkbox
+	Value   string
+	Checked bool
+	Error   string
 }
 
 type homeData struct {
@@ -214,6 +229,19 @@ func newKey() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// schemaOf returns the JSON Schema properties of a plan's form.
+func schemaOf(plan *servicedef.Plan) map[string]any {
+	schema, _ := plan.File.Form.Schema.Value.(map[string]any)
+	props, _ := schema["properties"].(map[string]any)
+	return props
+}
+
+func propertyType(props map[string]any, name string) string {
+	prop, _ := props[name].(map[string]any)
+	t, _ := prop["type"].(string)
+	return t
 }
 
 func (p *Portal) cards(ctx context.Context) ([]serviceCard, error) {
@@ -227,7 +255,31 @@ func (p *Portal) cards(ctx context.Context) ([]serviceCard, error) {
 		if err != nil {
 			return nil, err
 		}
-		cards = append(cards, serviceCard{Def: d, Owner: owner, IdempotencyKey: newKey()})
+		plan, err := p.deps.Services.Plan(ctx, d.ID, d.Version)
+		if err != nil {
+			return nil, err
+		}
+		if plan.HasReview() {
+			continue // officers' task lists come with the process engine
+		}
+		card := serviceCard{Def: d, Owner: owner, IdempotencyKey: newKey()}
+		props := schemaOf(plan)
+		for _, f := range plan.File.Form.Fields {
+			ff := formField{Name: f.Name, Label: f.Label.Text, Kind: "text"}
+			if f.Hint != nil {
+				ff.Hint = &f.Hint.Text
+			}
+			switch propertyType(props, f.Name) {
+			case "integer", "number":
+				ff.Kind = "number"
+			case "boolean":
+				ff.Kind = "checkbox"
+			case "array", "object":
+				continue // needs the full portal's widgets
+			}
+			card.Fields = append(card.Fields, ff)
+		}
+		cards = append(cards, card)
 	}
 	return cards, nil
 }
@@ -242,28 +294,85 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request, v *view) (string, 
 	return "home", http.StatusOK, nil
 }
 
+// formInputs turns posted form values into typed inputs: a number that does
+// not parse stays text, so that validation names the field.
+func formInputs(r *http.Request, plan *servicedef.Plan) map[string]any {
+	inputs := map[string]any{}
+	props := schemaOf(plan)
+	for _, f := range plan.File.Form.Fields {
+		raw := strings.TrimSpace(r.PostFormValue(f.Name))
+		switch propertyType(props, f.Name) {
+		case "boolean":
+			inputs[f.Name] = raw == "on" || raw == "true"
+		case "integer":
+			if raw == "" {
+				continue
+			}
+			if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+				inputs[f.Name] = float64(n)
+			} else {
+				inputs[f.Name] = raw
+			}
+		case "number":
+			if raw == "" {
+				continue
+			}
+			if n, err := strconv.ParseFloat(raw, 64); err == nil {
+				inputs[f.Name] = n
+			} else {
+				inputs[f.Name] = raw
+			}
+		case "string":
+			if raw != "" || f.Name == "iin" {
+				inputs[f.Name] = raw
+			}
+		}
+	}
+	return inputs
+}
+
 func (p *Portal) apply(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
 	serviceID := r.PathValue("service")
 	key := r.PostFormValue("idempotency_key")
 	if !process.ValidIdempotencyKey(key) {
 		key = newKey()
 	}
+	def, err := p.deps.Services.Current(r.Context(), serviceID)
+	if errors.Is(err, service.ErrNotFound) {
+		return "", 0, apierr.New(apierr.ServiceNotFound)
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	plan, err := p.deps.Services.Plan(r.Context(), def.ID, def.Version)
+	if err != nil {
+		return "", 0, err
+	}
 	app, _, err := p.deps.Engine.Submit(r.Context(), process.SubmitRequest{
-		ServiceID: serviceID, Inputs: process.Inputs{IIN: r.PostFormValue("iin")},
+		ServiceID: serviceID, Inputs: formInputs(r, plan),
 		IdempotencyKey: key, RequestID: web.RequestID(r.Context()),
 	})
 	var e *apierr.Error
 	if errors.As(err, &e) && e.Code == apierr.Validation && len(e.Fields) > 0 {
-		// Show the form again with the error next to the field.
+		// Show the form again, the values kept and each error next to its field.
 		cards, cerr := p.cards(r.Context())
 		if cerr != nil {
 			return "", 0, cerr
 		}
 		for i := range cards {
-			if cards[i].Def.ID == serviceID {
-				cards[i].IIN = r.PostFormValue("iin")
-				cards[i].FieldError = web.ErrorMessage(v.Lang, e.Fields[0].Code)
-				cards[i].IdempotencyKey = key
+			if cards[i].Def.ID != serviceID {
+				continue
+			}
+			cards[i].IdempotencyKey = key
+			for j := range cards[i].Fields {
+				f := &cards[i].Fields[j]
+				f.Value = r.PostFormValue(f.Name)
+				f.Checked = f.Value == "on"
+				for _, fe := range e.Fields {
+					if fe.Path == "/inputs/"+f.Name && f.Error == "" {
+						f.Error = web.ErrorMessage(v.Lang, fe.Code)
+					}
+				}
 			}
 		}
 		v.Title = i18n.T(v.Lang, "portal.home.title")

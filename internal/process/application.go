@@ -123,7 +123,11 @@ func ViewOf(a Application, def service.Definition, lang i18n.Lang) View {
 		Timeline:       make([]StepView, 0, len(a.Timeline)),
 	}
 	if a.RefusalCode != "" {
-		v.Refusal = &RefusalView{Code: a.RefusalCode, Message: i18n.T(lang, "refusal."+a.RefusalCode)}
+		msg := def.Refusals[a.RefusalCode].In(lang)
+		if msg == "" {
+			msg = i18n.T(lang, "refusal.unspecified")
+		}
+		v.Refusal = &RefusalView{Code: a.RefusalCode, Message: msg}
 	}
 	if a.DocumentID != nil {
 		s := a.DocumentID.String()
@@ -155,8 +159,8 @@ func (e *Engine) View(ctx context.Context, id uuid.UUID, lang i18n.Lang) (View, 
 
 // SubmitBody is the body of POST /api/v1/applications.
 type SubmitBody struct {
-	Service string `json:"service"`
-	Inputs  Inputs `json:"inputs"`
+	Service string         `json:"service"`
+	Inputs  map[string]any `json:"inputs"`
 }
 
 // Routes mounts the applications API.

@@ -2,8 +2,15 @@
 //
 // An application is submitted in one transaction that inserts it, records the
 // first timeline step, writes an outbox event and enqueues a durable River job.
-// A worker then runs the service's flow: for "address-certificate" it reads
-// the population registry (audited), decides, and issues a signed document.
+// Its inputs are checked first: the applicant's IIN (structure and check digit)
+// and the service form's JSON Schema, every wrong field named.
+// A worker then runs the service's compiled plan (internal/servicedef): it
+// reads each data source from its registry (audited, with the source's legal
+// basis or consent as the purpose), derives values, and walks the steps:
+// decide (eligibility rules; the first that fails refuses), issue (a signed
+// document whose fields carry their labels), notify (an outbox message).
+// Services with review steps are refused at submission until officers' task
+// lists exist.
 //
 // # Guarantees
 //
@@ -12,8 +19,8 @@
 //     single transaction on a row lock of the application. A crash anywhere
 //     rolls all of it back; River rescues the job and runs it again; a run
 //     that finds the application already decided only completes its job.
-//   - Exactly one document per application: the document store refuses a
-//     second document for the same source.
+//   - Exactly one document per application and issue step: the document
+//     store refuses a second document for the same source.
 //   - A submission carries an idempotency key; resubmitting with the same key
 //     returns the first application, and reusing a key for a different request
 //     is refused.
@@ -27,5 +34,6 @@
 //
 // May import: internal/pg, internal/apierr, internal/i18n, internal/web,
 // internal/clock, internal/iin, internal/refnum, internal/outbox,
-// internal/service, internal/registry, internal/document, River.
+// internal/service, internal/servicedef, internal/registry, internal/document,
+// River.
 package process

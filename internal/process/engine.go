@@ -27,6 +27,7 @@ import (
 	"github.com/ortaq/ortaq/internal/refnum"
 	"github.com/ortaq/ortaq/internal/registry"
 	"github.com/ortaq/ortaq/internal/service"
+	"github.com/ortaq/ortaq/internal/servicedef"
 )
 
 //go:embed migrations/*.sql
@@ -51,6 +52,7 @@ func JobsSchema() pg.Schema {
 type Services interface {
 	Current(ctx context.Context, id string) (service.Definition, error)
 	Version(ctx context.Context, id string, version int) (service.Definition, error)
+	Plan(ctx context.Context, id string, version int) (*servicedef.Plan, error)
 }
 
 // PersonReader reads the population registry, auditing each read in tx. It
@@ -188,24 +190,14 @@ const (
 	StatusFailed    = "failed"
 )
 
-// Refusal codes: why an application was refused. Each has texts under
-// "refusal.<code>" in the catalogue.
-const (
-	RefusalApplicantNotFound = "applicant_not_found"
-	RefusalNoAddress         = "no_registered_address"
-)
-
 // SubmitRequest is a citizen's application.
 type SubmitRequest struct {
-	ServiceID      string
-	Inputs         Inputs
+	ServiceID string
+	// Inputs are the form's values as decoded JSON. Until sign-in exists the
+	// applicant is the person named by inputs.iin.
+	Inputs         map[string]any
 	IdempotencyKey string
 	RequestID      string
-}
-
-// Inputs are the form's fields. For now every service asks for the IIN.
-type Inputs struct {
-	IIN string `json:"iin"`
 }
 
 // Submit validates and stores an application and queues its work. replayed is
@@ -222,11 +214,19 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application
 	if err != nil {
 		return Application{}, false, err
 	}
-	applicant, err := iin.Parse(req.Inputs.IIN)
+	plan, err := e.services.Plan(ctx, def.ID, def.Version)
 	if err != nil {
-		return Application{}, false, apierr.New(apierr.Validation, apierr.FieldError{Path: "/inputs/iin", Code: iinFieldCode(err)})
+		return Application{}, false, err
 	}
-	inputs, err := json.Marshal(Inputs{IIN: applicant.String()})
+	if plan.HasReview() {
+		// Human review arrives with officers' task lists.
+		return Application{}, false, apierr.New(apierr.ServiceNotAccepting)
+	}
+	applicant, fields := checkInputs(plan, req.Inputs)
+	if len(fields) > 0 {
+		return Application{}, false, apierr.New(apierr.Validation, fields...)
+	}
+	inputs, err := json.Marshal(req.Inputs)
 	if err != nil {
 		return Application{}, false, err
 	}
@@ -283,6 +283,36 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application
 	return app, replayed, err
 }
 
+// checkInputs names every wrong field: the applicant's IIN first (its
+// structure and check digit), then the form's schema.
+func checkInputs(plan *servicedef.Plan, inputs map[string]any) (iin.IIN, []apierr.FieldError) {
+	var fields []apierr.FieldError
+	var applicant iin.IIN
+	switch v := inputs["iin"].(type) {
+	case nil:
+		fields = append(fields, apierr.FieldError{Path: "/inputs/iin", Code: apierr.FieldIINEmpty})
+	case string:
+		n, err := iin.Parse(v)
+		if err != nil {
+			fields = append(fields, apierr.FieldError{Path: "/inputs/iin", Code: iinFieldCode(err)})
+		}
+		applicant = n
+	default:
+		fields = append(fields, apierr.FieldError{Path: "/inputs/iin", Code: apierr.FieldType})
+	}
+	var value any = inputs
+	if inputs == nil {
+		value = map[string]any{}
+	}
+	for _, ie := range plan.CheckInputs(value) {
+		if ie.Path == "/iin" {
+			continue // already named, more precisely
+		}
+		fields = append(fields, apierr.FieldError{Path: "/inputs" + ie.Path, Code: apierr.Code(ie.Code)})
+	}
+	return applicant, fields
+}
+
 func iinFieldCode(err error) apierr.Code {
 	var ie *iin.Error
 	if errors.As(err, &ie) {
@@ -313,6 +343,10 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs]) error {
 	if err != nil {
 		return fmt.Errorf("load service %s v%d: %w", serviceID, version, err)
 	}
+	plan, err := e.services.Plan(ctx, serviceID, version)
+	if err != nil {
+		return fmt.Errorf("load plan of %s v%d: %w", serviceID, version, err)
+	}
 
 	tx, err := e.pool.Begin(ctx)
 	if err != nil {
@@ -324,9 +358,10 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs]) error {
 		applicant string
 		status    string
 		submitted time.Time
+		inputs    map[string]any
 	}
-	err = tx.QueryRow(ctx, `SELECT applicant_iin, status, submitted_at FROM application WHERE id = $1 FOR UPDATE`, job.Args.ApplicationID).
-		Scan(&app.applicant, &app.status, &app.submitted)
+	err = tx.QueryRow(ctx, `SELECT applicant_iin, status, submitted_at, inputs FROM application WHERE id = $1 FOR UPDATE`, job.Args.ApplicationID).
+		Scan(&app.applicant, &app.status, &app.submitted, &app.inputs)
 	if err != nil {
 		return fmt.Errorf("lock application: %w", err)
 	}
@@ -341,14 +376,8 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs]) error {
 	if err != nil {
 		return river.JobCancel(fmt.Errorf("stored applicant IIN is invalid: %w", err))
 	}
-	f := &flowRun{e: e, tx: tx, id: job.Args.ApplicationID, def: def, applicant: applicant, attempt: job.Attempt}
-	var outcome decision
-	switch def.Flow {
-	case FlowAddressCertificate:
-		outcome, err = f.addressCertificate(ctx)
-	default:
-		return river.JobCancel(fmt.Errorf("service %s names unknown flow %q", def.ID, def.Flow))
-	}
+	f := &flowRun{e: e, tx: tx, id: job.Args.ApplicationID, def: def, plan: plan, applicant: applicant, attempt: job.Attempt}
+	outcome, err := f.run(ctx, app.inputs)
 	if err != nil {
 		return err
 	}

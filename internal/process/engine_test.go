@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +26,8 @@ import (
 	"github.com/ortaq/ortaq/internal/process"
 	"github.com/ortaq/ortaq/internal/registry"
 	"github.com/ortaq/ortaq/internal/service"
+	"github.com/ortaq/ortaq/internal/servicedef"
+	"github.com/ortaq/ortaq/services"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m, app.Schemas()...) }
@@ -49,13 +53,42 @@ func mustIIN(t testing.TB, birth time.Time, sex iin.Sex, serial int) iin.IIN {
 	return ""
 }
 
-var addressCertificate = service.Definition{
-	ID: "address-certificate", Version: 1, OwnerAgency: "mia", Audience: "citizen", Category: "housing",
-	Flow:           process.FlowAddressCertificate,
-	Title:          i18n.Text{KK: "Анықтама", RU: "Справка", EN: "Certificate"},
-	Description:    i18n.Text{KK: "Сипаттама", RU: "Описание", EN: "Description"},
-	Result:         i18n.Text{KK: "Мекенжай анықтамасы", RU: "Адресная справка", EN: "Address certificate"},
-	TargetDuration: 5 * time.Minute, LegalDays: 1,
+// addressCertificate is the demo definition, read from services/.
+func addressCertificate(t testing.TB) []byte {
+	t.Helper()
+	src, err := fs.ReadFile(services.Files, "address-certificate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// variant rewrites the definition's id and version.
+func variant(t testing.TB, id string, version int) []byte {
+	src := string(addressCertificate(t))
+	src = strings.Replace(src, "id: address-certificate", "id: "+id, 1)
+	src = strings.Replace(src, "version: 1", fmt.Sprintf("version: %d", version), 1)
+	return []byte(src)
+}
+
+func environment(ctx context.Context) (servicedef.Environment, error) {
+	return servicedef.Environment{
+		Agencies:   map[string][]string{"mia": {"migration-officer"}},
+		Registries: map[string]servicedef.Registry{"population": servicedef.PopulationRegistry()},
+	}, nil
+}
+
+func newCatalogue(pool *pgxpool.Pool) *service.Catalogue {
+	c := service.NewCatalogue(pool, clock.Real{})
+	c.SetEnvironment(environment)
+	return c
+}
+
+func publish(t testing.TB, c *service.Catalogue, src []byte) {
+	t.Helper()
+	if _, problems, err := c.PublishSource(context.Background(), src); err != nil || problems != nil {
+		t.Fatalf("publish: %v %v", err, problems)
+	}
 }
 
 // setup gives a test its own database with one agency, one service and three
@@ -67,7 +100,7 @@ func setup(t *testing.T, nodes int) (*bundle, []*process.Engine) {
 	clk := clock.Real{}
 	b := &bundle{
 		pool:     db.Pool,
-		services: service.NewCatalogue(db.Pool, clk),
+		services: newCatalogue(db.Pool),
 		docs:     document.NewStore(db.Pool, clk),
 		people:   registry.NewPopulation(db.Pool, clk),
 	}
@@ -78,9 +111,7 @@ func setup(t *testing.T, nodes int) (*bundle, []*process.Engine) {
 	if _, err := b.docs.EnsureKey(ctx, "mia"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.services.Publish(ctx, addressCertificate); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, b.services, addressCertificate(t))
 	birth := time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 	b.withAddress = mustIIN(t, birth, iin.SexMale, 9001)
 	b.withoutAddress = mustIIN(t, birth, iin.SexFemale, 9101)
@@ -140,7 +171,7 @@ func waitDecided(t *testing.T, e *process.Engine, id uuid.UUID) process.Applicat
 
 func submit(t *testing.T, e *process.Engine, who iin.IIN, key string) process.Application {
 	t.Helper()
-	a, _, err := e.Submit(context.Background(), process.SubmitRequest{ServiceID: "address-certificate", Inputs: process.Inputs{IIN: who.String()}, IdempotencyKey: key})
+	a, _, err := e.Submit(context.Background(), process.SubmitRequest{ServiceID: "address-certificate", Inputs: map[string]any{"iin": who.String()}, IdempotencyKey: key})
 	if err != nil {
 		t.Fatalf("Submit(%s): %v", who, err)
 	}
@@ -200,7 +231,7 @@ func TestRefusals(t *testing.T) {
 	for _, tt := range []struct {
 		who  iin.IIN
 		code string
-	}{{b.withoutAddress, process.RefusalNoAddress}, {b.unknown, process.RefusalApplicantNotFound}} {
+	}{{b.withoutAddress, "no_registered_address"}, {b.unknown, "applicant_not_found"}} {
 		a := waitDecided(t, b.engine, submit(t, b.engine, tt.who, "k").ID)
 		if a.Status != process.StatusRefused || a.RefusalCode != tt.code || a.DocumentID != nil {
 			t.Errorf("%s: status %s, refusal %q, document %v; want refused %q without document", tt.who, a.Status, a.RefusalCode, a.DocumentID, tt.code)
@@ -223,14 +254,14 @@ func TestInvalidInputNamesTheField(t *testing.T) {
 		"９００１０１３０００１７":  apierr.FieldIINDigits,
 		"90010130001 7": apierr.FieldIINLength,
 	} {
-		_, _, err := e.Submit(context.Background(), process.SubmitRequest{ServiceID: "address-certificate", Inputs: process.Inputs{IIN: in}, IdempotencyKey: "k"})
+		_, _, err := e.Submit(context.Background(), process.SubmitRequest{ServiceID: "address-certificate", Inputs: map[string]any{"iin": in}, IdempotencyKey: "k"})
 		var pub *apierr.Error
 		if !errors.As(err, &pub) || pub.Code != apierr.Validation || len(pub.Fields) != 1 ||
 			pub.Fields[0].Path != "/inputs/iin" || pub.Fields[0].Code != code {
 			t.Errorf("Submit(iin %q) = %v; want validation error /inputs/iin %s", in, err, code)
 		}
 	}
-	_, _, err = e.Submit(context.Background(), process.SubmitRequest{ServiceID: "no-such", Inputs: process.Inputs{IIN: b.withAddress.String()}, IdempotencyKey: "k"})
+	_, _, err = e.Submit(context.Background(), process.SubmitRequest{ServiceID: "no-such", Inputs: map[string]any{"iin": b.withAddress.String()}, IdempotencyKey: "k"})
 	if pub := apierr.From(err); pub.Code != apierr.ServiceNotFound {
 		t.Errorf("Submit(unknown service) = %v; want service.not_found", err)
 	}
@@ -245,17 +276,13 @@ func TestIdempotentSubmit(t *testing.T) {
 	b, _ := setup(t, 1)
 	ctx := context.Background()
 	first := submit(t, b.engine, b.withAddress, "same-key")
-	again, replayed, err := b.engine.Submit(ctx, process.SubmitRequest{ServiceID: "address-certificate", Inputs: process.Inputs{IIN: b.withAddress.String()}, IdempotencyKey: "same-key"})
+	again, replayed, err := b.engine.Submit(ctx, process.SubmitRequest{ServiceID: "address-certificate", Inputs: map[string]any{"iin": b.withAddress.String()}, IdempotencyKey: "same-key"})
 	if err != nil || !replayed || again.ID != first.ID {
 		t.Fatalf("resubmit with the same key = %s replayed=%v err=%v; want %s replayed", again.ID, replayed, err, first.ID)
 	}
 	// Same key, another request: refused.
-	other := addressCertificate
-	other.ID = "other-certificate"
-	if err := b.services.Publish(ctx, other); err != nil {
-		t.Fatal(err)
-	}
-	_, _, err = b.engine.Submit(ctx, process.SubmitRequest{ServiceID: "other-certificate", Inputs: process.Inputs{IIN: b.withAddress.String()}, IdempotencyKey: "same-key"})
+	publish(t, b.services, variant(t, "other-certificate", 1))
+	_, _, err = b.engine.Submit(ctx, process.SubmitRequest{ServiceID: "other-certificate", Inputs: map[string]any{"iin": b.withAddress.String()}, IdempotencyKey: "same-key"})
 	if pub := apierr.From(err); pub.Code != apierr.IdempotencyKeyReused {
 		t.Errorf("reusing a key for another request = %v; want idempotency.key_reused", err)
 	}
@@ -275,7 +302,7 @@ func TestConcurrentSubmissionsOneApplication(t *testing.T) {
 	for range 20 {
 		wg.Go(func() {
 			a, _, err := b.engine.Submit(context.Background(), process.SubmitRequest{ServiceID: "address-certificate",
-				Inputs: process.Inputs{IIN: b.withAddress.String()}, IdempotencyKey: "race"})
+				Inputs: map[string]any{"iin": b.withAddress.String()}, IdempotencyKey: "race"})
 			if err != nil {
 				t.Errorf("Submit: %v", err)
 				return
@@ -376,19 +403,15 @@ func TestApplicationKeepsItsVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := submit(t, e, b.withAddress, "k1")
-	v2 := addressCertificate
-	v2.Version = 2
-	v2.Title.EN = "Certificate, v2"
-	if err := b.services.Publish(ctx, v2); err != nil {
-		t.Fatal(err)
-	}
+	v2 := variant(t, "address-certificate", 2)
+	publish(t, b.services, v2)
 	second := submit(t, e, b.withAddress, "k2")
 	if first.ServiceVersion != 1 || second.ServiceVersion != 2 {
 		t.Errorf("versions = %d, %d; want 1, 2", first.ServiceVersion, second.ServiceVersion)
 	}
 	// A version cannot be republished with other content.
-	v2.Title.EN = "changed"
-	if err := b.services.Publish(ctx, v2); err == nil {
+	changed := []byte(strings.Replace(string(v2), "Certificate of registered address", "Changed", 1))
+	if _, _, err := b.services.PublishSource(ctx, changed); err == nil {
 		t.Errorf("republishing v2 with other content succeeded; want an error")
 	}
 }
@@ -409,7 +432,7 @@ func TestMoreWorkersThanConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer small.Close()
-	services := service.NewCatalogue(small, clock.Real{})
+	services := newCatalogue(small)
 	e, err := process.New(process.Config{Workers: 8, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second,
 		Logger: slog.New(slog.DiscardHandler)}, small, services, registry.NewPopulation(small, clock.Real{}), document.NewStore(small, clock.Real{}))
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -11,21 +12,20 @@ import (
 	"github.com/ortaq/ortaq/internal/document"
 	"github.com/ortaq/ortaq/internal/i18n"
 	"github.com/ortaq/ortaq/internal/iin"
+	"github.com/ortaq/ortaq/internal/outbox"
 	"github.com/ortaq/ortaq/internal/registry"
 	"github.com/ortaq/ortaq/internal/service"
+	"github.com/ortaq/ortaq/internal/servicedef"
 )
 
-// FlowAddressCertificate is the built-in flow of the certificate of
-// registered address: read the registry, decide, issue. The declarative
-// flows of the service constructor replace built-in ones.
-const FlowAddressCertificate = "address-certificate"
-
-// flowRun is one run of a flow inside the application's transaction.
+// flowRun is one run of a service's plan inside the application's
+// transaction.
 type flowRun struct {
 	e         *Engine
 	tx        pgx.Tx
 	id        uuid.UUID
 	def       service.Definition
+	plan      *servicedef.Plan
 	applicant iin.IIN
 	attempt   int
 }
@@ -41,94 +41,177 @@ func (f *flowRun) timed(ctx context.Context, name string, fn func() (outcome str
 		Outcome: outcome, Attempt: f.attempt, Detail: detail})
 }
 
-func (f *flowRun) addressCertificate(ctx context.Context) (decision, error) {
-	var person registry.Person
-	var found bool
-	err := f.timed(ctx, "registry.read", func() (string, map[string]any, error) {
-		var err error
-		person, found, err = f.e.people.Person(ctx, f.tx, f.applicant, registry.Access{
-			Actor:   "system:process",
-			Purpose: "service:" + f.def.ID,
-			Object:  "application:" + f.id.String(),
+// run reads the plan's data, derives its values and walks its steps.
+func (f *flowRun) run(ctx context.Context, inputs map[string]any) (decision, error) {
+	a := &servicedef.Activation{Inputs: f.plan.Normalize(inputs), Now: f.e.cfg.Clock.Now(), Data: map[string]any{}}
+	for _, d := range f.plan.Data {
+		if err := f.timed(ctx, "registry.read", func() (string, map[string]any, error) {
+			return f.read(ctx, d, a)
+		}); err != nil {
+			return decision{}, err
+		}
+	}
+	if err := f.plan.Derive(a); err != nil {
+		return decision{}, fmt.Errorf("derive: %w", err)
+	}
+	var result *uuid.UUID
+	for i, steps := 0, 0; i >= 0 && i < len(f.plan.Steps); i = f.plan.Steps[i].Next {
+		if steps++; steps > 1000 {
+			return decision{}, fmt.Errorf("service %s v%d loops", f.def.ID, f.def.Version)
+		}
+		runs, err := f.plan.Runs(i, a)
+		if err != nil {
+			return decision{}, err
+		}
+		if !runs {
+			continue
+		}
+		s := f.plan.Steps[i].Step
+		switch s.Type {
+		case servicedef.StepDecide:
+			var refusal string
+			if err := f.timed(ctx, "decide", func() (string, map[string]any, error) {
+				var err error
+				refusal, err = f.plan.Decide(a)
+				if err != nil {
+					return "", nil, err
+				}
+				if refusal != "" {
+					return "refuse", map[string]any{"refusal": refusal, "step": s.ID}, nil
+				}
+				return "eligible", map[string]any{"step": s.ID}, nil
+			}); err != nil {
+				return decision{}, err
+			}
+			if refusal != "" {
+				return decision{status: StatusRefused, refusal: &refusal}, nil
+			}
+		case servicedef.StepIssue:
+			var doc document.Document
+			if err := f.timed(ctx, "document.issue", func() (string, map[string]any, error) {
+				var err error
+				doc, err = f.issue(ctx, i, a)
+				if err != nil {
+					return "", nil, err
+				}
+				return "ok", map[string]any{"document_id": doc.ID, "number": doc.Number, "step": s.ID}, nil
+			}); err != nil {
+				return decision{}, err
+			}
+			// The last issued document is the application's result.
+			result = &doc.ID
+		case servicedef.StepNotify:
+			if err := f.timed(ctx, "notify", func() (string, map[string]any, error) {
+				// Delivery belongs to the notification outbox's consumers.
+				err := outbox.Emit(ctx, f.tx, f.e.cfg.Clock.Now(), "notify.message.requested", f.id.String(), map[string]any{
+					"application_id": f.id, "to_iin": f.applicant.String(), "message": s.Message.Text,
+				})
+				return "queued", map[string]any{"step": s.ID}, err
+			}); err != nil {
+				return decision{}, err
+			}
+		default:
+			// Submit refuses services with steps the engine cannot run yet.
+			return decision{}, fmt.Errorf("step %s: type %s is not supported by this engine", s.ID, s.Type)
+		}
+	}
+	if result == nil {
+		return decision{}, fmt.Errorf("service %s v%d completed without issuing a document", f.def.ID, f.def.Version)
+	}
+	return decision{status: StatusCompleted, documentID: result}, nil
+}
+
+// read performs one data source's read, audited, into a.Data.
+func (f *flowRun) read(ctx context.Context, d servicedef.PlanData, a *servicedef.Activation) (string, map[string]any, error) {
+	detail := map[string]any{"registry": d.Source.Registry, "source": d.Source.Name}
+	v, err := d.Key.Eval(a)
+	if err != nil {
+		return "", nil, err
+	}
+	key, _ := v.(string)
+	switch d.Source.Registry {
+	case "population":
+		id, err := iin.Parse(key)
+		if err != nil {
+			return "not_found", detail, nil
+		}
+		purpose := "service:" + f.def.ID
+		if d.Source.Basis != "" {
+			purpose += "; basis: " + d.Source.Basis
+		} else {
+			purpose += "; consent"
+		}
+		person, found, err := f.e.people.Person(ctx, f.tx, id, registry.Access{
+			Actor: "system:process", Purpose: purpose, Object: "application:" + f.id.String(),
 		})
 		if err != nil {
 			return "", nil, err
 		}
 		if !found {
-			return "not_found", map[string]any{"registry": "population"}, nil
+			return "not_found", detail, nil
 		}
-		return "ok", map[string]any{"registry": "population"}, nil
-	})
-	if err != nil {
-		return decision{}, err
+		a.Data[d.Source.Name] = personRecord(person)
+		return "ok", detail, nil
 	}
-
-	var refusal string
-	err = f.timed(ctx, "decide", func() (string, map[string]any, error) {
-		switch {
-		case !found:
-			refusal = RefusalApplicantNotFound
-		case person.Address == nil:
-			refusal = RefusalNoAddress
-		}
-		if refusal != "" {
-			return "refuse", map[string]any{"refusal": refusal}, nil
-		}
-		return "issue", nil, nil
-	})
-	if err != nil {
-		return decision{}, err
-	}
-	if refusal != "" {
-		return decision{status: StatusRefused, refusal: &refusal}, nil
-	}
-
-	var doc document.Document
-	err = f.timed(ctx, "document.issue", func() (string, map[string]any, error) {
-		fields, err := json.Marshal(addressCertificateFields(f.def, person))
-		if err != nil {
-			return "", nil, err
-		}
-		doc, err = f.e.docs.Issue(ctx, f.tx, document.Spec{
-			Kind:       f.def.ID,
-			Issuer:     f.def.OwnerAgency,
-			SubjectIIN: f.applicant,
-			Source:     "application:" + f.id.String(),
-			Fields:     fields,
-		})
-		if err != nil {
-			return "", nil, fmt.Errorf("issue document: %w", err)
-		}
-		return "ok", map[string]any{"document_id": doc.ID, "number": doc.Number}, nil
-	})
-	if err != nil {
-		return decision{}, err
-	}
-	return decision{status: StatusCompleted, documentID: &doc.ID}, nil
+	return "", nil, fmt.Errorf("registry %q cannot be read by this engine", d.Source.Registry)
 }
 
-// certificateFields is the content of a certificate of registered address.
-type certificateFields struct {
-	Title     i18n.Text `json:"title"`
-	IIN       string    `json:"iin"`
-	FullName  string    `json:"full_name"`
-	BirthDate string    `json:"birth_date"`
-	Address   i18n.Text `json:"address"`
-	KATO      string    `json:"kato"`
-	Service   string    `json:"service"`
-	Version   int       `json:"service_version"`
+// personRecord is a population record as expressions see it.
+func personRecord(p registry.Person) map[string]any {
+	rec := map[string]any{
+		"iin": p.IIN.String(), "last_name": p.LastName, "first_name": p.FirstName, "patronymic": p.Patronymic,
+		"birth_date": p.BirthDate.Format(time.DateOnly), "sex": p.Sex,
+	}
+	if p.Address != nil {
+		text := func(t i18n.Text) map[string]any { return map[string]any{"kk": t.KK, "ru": t.RU, "en": t.EN} }
+		rec["address"] = map[string]any{
+			"kato": p.Address.KATO, "region": text(p.Address.Region), "locality": text(p.Address.Locality),
+			"street": p.Address.Street, "house": p.Address.House, "flat": p.Address.Flat,
+		}
+	}
+	return rec
 }
 
-func addressCertificateFields(def service.Definition, p registry.Person) certificateFields {
-	a := *p.Address
-	return certificateFields{
-		Title:     def.Title,
-		IIN:       p.IIN.String(),
-		FullName:  p.FullName(),
-		BirthDate: p.BirthDate.Format("2006-01-02"),
-		Address:   i18n.Text{KK: a.Line(i18n.KK), RU: a.Line(i18n.RU), EN: a.Line(i18n.EN)},
-		KATO:      a.KATO,
-		Service:   def.ID,
-		Version:   def.Version,
+// DocumentContent is what a document issued from a plan says: its title and
+// its fields in order, each with its label, so that the signed document
+// explains itself to any verifier.
+type DocumentContent struct {
+	Title          i18n.Text       `json:"title"`
+	Service        string          `json:"service"`
+	ServiceVersion int             `json:"service_version"`
+	Fields         []DocumentField `json:"fields"`
+}
+
+// DocumentField is one labelled field of a document.
+type DocumentField struct {
+	Name  string    `json:"name"`
+	Label i18n.Text `json:"label"`
+	Value any       `json:"value"`
+}
+
+func (f *flowRun) issue(ctx context.Context, step int, a *servicedef.Activation) (document.Document, error) {
+	fields, err := f.plan.Document(step, a)
+	if err != nil {
+		return document.Document{}, err
 	}
+	spec := f.plan.Steps[step].Step.Document
+	content := DocumentContent{Title: f.def.Title, Service: f.def.ID, ServiceVersion: f.def.Version}
+	for _, fl := range fields {
+		label := spec.Labels[fl.Name].Text
+		if !label.Complete() {
+			label = i18n.Text{KK: fl.Name, RU: fl.Name, EN: fl.Name}
+		}
+		content.Fields = append(content.Fields, DocumentField{Name: fl.Name, Label: label, Value: fl.Value})
+	}
+	body, err := json.Marshal(content)
+	if err != nil {
+		return document.Document{}, err
+	}
+	return f.e.docs.Issue(ctx, f.tx, document.Spec{
+		Kind:       spec.Kind,
+		Issuer:     f.def.OwnerAgency,
+		SubjectIIN: f.applicant,
+		Source:     fmt.Sprintf("application:%s:%s", f.id, f.plan.Steps[step].Step.ID),
+		Fields:     body,
+	})
 }

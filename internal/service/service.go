@@ -6,7 +6,8 @@
 //
 // Owns: table service; routes GET /api/v1/services, GET /api/v1/services/{id}.
 //
-// May import: internal/pg, internal/apierr, internal/i18n, internal/web, internal/clock.
+// May import: internal/pg, internal/apierr, internal/i18n, internal/web,
+// internal/clock, internal/servicedef.
 package service
 
 import (
@@ -14,6 +15,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/i18n"
 	"github.com/ortaq/ortaq/internal/pg"
+	"github.com/ortaq/ortaq/internal/servicedef"
 )
 
 //go:embed migrations/*.sql
@@ -46,6 +49,10 @@ type Definition struct {
 	LegalDays      int           // the legal deadline in working days
 	FeeTiyn        int64
 	PublishedAt    time.Time
+	// Refusals are the texts of the refusal codes the service may give.
+	Refusals map[string]i18n.Text
+	// Source is the definition file of a declarative service (Flow "plan").
+	Source string
 }
 
 // Validate checks a definition before it is published.
@@ -94,6 +101,7 @@ type Catalogue struct {
 	// Published versions never change, so they are cached for good.
 	mu       sync.RWMutex
 	versions map[versionKey]Definition
+	plans    plans
 }
 
 type versionKey struct {
@@ -103,7 +111,7 @@ type versionKey struct {
 
 // NewCatalogue returns the catalogue on pool.
 func NewCatalogue(pool *pgxpool.Pool, c clock.Clock) *Catalogue {
-	return &Catalogue{pool: pool, clock: c, versions: map[versionKey]Definition{}}
+	return &Catalogue{pool: pool, clock: c, versions: map[versionKey]Definition{}, plans: plans{m: map[versionKey]*servicedef.Plan{}}}
 }
 
 // Publish stores d and makes it the current version of its service. Publishing
@@ -117,7 +125,7 @@ func (c *Catalogue) Publish(ctx context.Context, d Definition) error {
 		existing, err := get(ctx, tx, `WHERE id = $1 AND version = $2`, d.ID, d.Version)
 		if err == nil {
 			existing.PublishedAt = d.PublishedAt
-			if existing != d {
+			if !sameDefinition(existing, d) {
 				return fmt.Errorf("service %s v%d is already published with other content; publish a new version", d.ID, d.Version)
 			}
 			return nil
@@ -130,10 +138,10 @@ func (c *Catalogue) Publish(ctx context.Context, d Definition) error {
 		}
 		_, err = tx.Exec(ctx, `
 			INSERT INTO service (id, version, owner_agency, audience, category, flow, title, description, result,
-				target_seconds, legal_days, fee_tiyn, current, published_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, true, $13)`,
+				target_seconds, legal_days, fee_tiyn, current, published_at, refusals, source)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, true, $13, $14, $15)`,
 			d.ID, d.Version, d.OwnerAgency, d.Audience, d.Category, d.Flow, d.Title, d.Description, d.Result,
-			int(d.TargetDuration/time.Second), d.LegalDays, d.FeeTiyn, c.clock.Now())
+			int(d.TargetDuration/time.Second), d.LegalDays, d.FeeTiyn, c.clock.Now(), refusalsOrEmpty(d.Refusals), d.Source)
 		if err != nil {
 			return fmt.Errorf("publish service %s v%d: %w", d.ID, d.Version, err)
 		}
@@ -175,7 +183,7 @@ func (c *Catalogue) List(ctx context.Context) ([]Definition, error) {
 }
 
 const selectDefinition = `SELECT id, version, owner_agency, audience, category, flow, title, description, result,
-	target_seconds, legal_days, fee_tiyn, published_at FROM service`
+	target_seconds, legal_days, fee_tiyn, published_at, refusals, source FROM service`
 
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
@@ -200,7 +208,21 @@ func scanDefinition(row pgx.CollectableRow) (Definition, error) {
 	var d Definition
 	var seconds int
 	err := row.Scan(&d.ID, &d.Version, &d.OwnerAgency, &d.Audience, &d.Category, &d.Flow, &d.Title, &d.Description,
-		&d.Result, &seconds, &d.LegalDays, &d.FeeTiyn, &d.PublishedAt)
+		&d.Result, &seconds, &d.LegalDays, &d.FeeTiyn, &d.PublishedAt, &d.Refusals, &d.Source)
 	d.TargetDuration = time.Duration(seconds) * time.Second
 	return d, err
+}
+
+func refusalsOrEmpty(r map[string]i18n.Text) map[string]i18n.Text {
+	if r == nil {
+		return map[string]i18n.Text{}
+	}
+	return r
+}
+
+// sameDefinition compares two definitions, treating no refusals and an
+// empty set of refusals as the same.
+func sameDefinition(a, b Definition) bool {
+	a.Refusals, b.Refusals = refusalsOrEmpty(a.Refusals), refusalsOrEmpty(b.Refusals)
+	return reflect.DeepEqual(a, b)
 }

@@ -16,7 +16,7 @@ kind: Service
 id: large
 version: 1
 owner: mia
-audience: citizen
+audience: business
 category: test
 texts:
   title: {kk: a, ru: b, en: c}

@@ -239,6 +239,10 @@ func (c *compiler) checkForm() {
 			c.text(*field.Hint, "the hint of "+field.Name, field.At)
 		}
 	}
+	if iinProp, _ := props["iin"].(map[string]any); c.file.Audience == "citizen" && (iinProp == nil || iinProp["type"] != "string") {
+		// Until sign-in exists the applicant is named by the form.
+		c.problem(form.Schema.At, "form.applicant", "a citizen service needs a string input \"iin\": the applicant's IIN")
+	}
 	for _, name := range sortedKeys(props) {
 		if !presented[name] {
 			c.problem(form.At, "form.unpresented", "input %q has no entry in form.fields (its label in kk, ru and en)", name)
@@ -494,11 +498,19 @@ func (c *compiler) checkSteps(roles []string) {
 				c.problem(s.At, "field.required", "issue step %q needs document.kind and document.fields", s.ID)
 				break
 			}
+			names := map[string]bool{}
 			for _, fe := range s.Document.Fields {
+				names[fe.Name] = true
 				if pe, ok := c.compile(env, "document.fields."+fe.Name, fe.Expr, nil, s.Document.At); ok {
 					pe.Name = fe.Name
 					ps.Document = append(ps.Document, pe)
 				}
+			}
+			for _, name := range sortedKeys(s.Document.Labels) {
+				if !names[name] {
+					c.problem(s.Document.Keys.at("labels", s.Document.At), "ref.unknown_field", "document label for %q, which is not a document field", name)
+				}
+				c.text(s.Document.Labels[name], "the label of document field "+name, s.Document.At)
 			}
 		case StepNotify:
 			if s.Message == nil {

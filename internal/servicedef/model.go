@@ -123,12 +123,13 @@ type Step struct {
 }
 
 // DocumentSpec is the result document: its kind and fields, each a CEL
-// expression, in display order.
+// expression, in display order, with the label each field shows.
 type DocumentSpec struct {
-	Keys   Keys       `yaml:"-"`
-	At     Pos        `yaml:"-"`
-	Kind   string     `yaml:"kind"`
-	Fields NamedExprs `yaml:"fields"`
+	Keys   Keys            `yaml:"-"`
+	At     Pos             `yaml:"-"`
+	Kind   string          `yaml:"kind"`
+	Fields NamedExprs      `yaml:"fields"`
+	Labels map[string]Text `yaml:"labels"`
 }
 
 // SLA is the promise: the target delivery time and the legal deadline.
