@@ -36,6 +36,10 @@ const (
 	ServiceNotFound       Code = "service.not_found"
 	ServiceNotAccepting   Code = "service.not_accepting"
 	ApplicationNotFound   Code = "application.not_found"
+	ServiceInvalid        Code = "service.invalid"
+	ServiceConflict       Code = "service.version_conflict"
+	Unauthorized          Code = "auth.unauthorized"
+	Forbidden             Code = "auth.forbidden"
 	DocumentNotFound      Code = "document.not_found"
 )
 
@@ -57,6 +61,10 @@ var statuses = map[Code]int{
 	ServiceNotFound:       http.StatusNotFound,
 	ServiceNotAccepting:   http.StatusConflict,
 	ApplicationNotFound:   http.StatusNotFound,
+	ServiceInvalid:        http.StatusUnprocessableEntity,
+	ServiceConflict:       http.StatusConflict,
+	Unauthorized:          http.StatusUnauthorized,
+	Forbidden:             http.StatusForbidden,
 	DocumentNotFound:      http.StatusNotFound,
 }
 
@@ -88,7 +96,10 @@ type FieldError struct {
 type Error struct {
 	Code   Code
 	Fields []FieldError
-	cause  error
+	// Details are extra, code-specific facts a client can act on (for
+	// service.invalid: the definition's problems with their positions).
+	Details any
+	cause   error
 }
 
 // New returns a public error with the given code and field details.

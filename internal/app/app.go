@@ -57,6 +57,9 @@ type Config struct {
 	Workers     int           // concurrent application steps on this node
 	JobTimeout  time.Duration // bound on one step
 	RescueAfter time.Duration // when a step of a crashed node runs again
+	// AdminToken guards administrative API calls (publishing services) until
+	// officers sign in; empty switches them off.
+	AdminToken string
 }
 
 // Database is an open, migrated database, with the embedded cluster behind it
@@ -168,7 +171,7 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 	p.Engine = engine
 
 	p.Web.AddReadyCheck("database", func(ctx context.Context) error { return pool.Ping(ctx) })
-	p.Services.Routes(p.Web, p.Agencies)
+	p.Services.Routes(p.Web, p.Agencies, cfg.AdminToken)
 	p.Documents.Routes(p.Web)
 	p.Engine.Routes(p.Web)
 	p.Web.Handle("GET /api/v1/openapi.json", OpenAPIHandler())

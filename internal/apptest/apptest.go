@@ -32,8 +32,14 @@ type Running struct {
 // the given size.
 func Start(t *testing.T, workers, people int) *Running {
 	t.Helper()
+	return StartConfig(t, app.Config{Workers: workers}, people)
+}
+
+// StartConfig is Start with a whole configuration.
+func StartConfig(t *testing.T, cfg app.Config, people int) *Running {
+	t.Helper()
 	db := pgtest.New(t)
-	p, err := app.Build(app.Config{Workers: workers}, db.Pool, slog.New(slog.DiscardHandler))
+	p, err := app.Build(cfg, db.Pool, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,7 @@ Usage:
   ortaq migrate [flags]   apply database migrations and exit
   ortaq service lint FILE...      check service definitions: every problem with file:line:col
   ortaq service test DIR|FILE... run the test cases declared in service definitions
+  ortaq service publish FILE...  publish definitions to a running platform (--url, ORTAQ_ADMIN_TOKEN)
   ortaq bench apply       measure applications end to end against a raw PostgreSQL baseline
   ortaq version           print the version
 
@@ -215,6 +216,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	f.Int(&cfg.Workers, "workers", 8, "application steps this node runs at once (0: submit only, others work)")
 	f.Duration(&cfg.JobTimeout, "job-timeout", 20*time.Second, "longest one automatic step may run")
 	f.Duration(&cfg.RescueAfter, "rescue-after", 30*time.Second, "when a step left running by a crashed node runs again (must exceed --job-timeout)")
+	f.String(&cfg.AdminToken, "admin-token", "", "bearer token for administrative API calls such as publishing services; empty switches them off (prefer the environment variable: flags show in ps)")
 	if err := f.Parse(args); err != nil {
 		return err
 	}

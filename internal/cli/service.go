@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,7 +21,7 @@ import (
 
 func serviceCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: ortaq service lint FILE... | ortaq service test DIR|FILE...")
+		fmt.Fprintln(stderr, "usage: ortaq service lint FILE... | ortaq service test DIR|FILE... | ortaq service publish [--url URL] FILE...")
 		return errUsage
 	}
 	switch args[0] {
@@ -25,8 +29,10 @@ func serviceCmd(args []string, stdout, stderr io.Writer) error {
 		return serviceLint(args[1:], stdout, stderr)
 	case "test":
 		return serviceTest(args[1:], stdout, stderr)
+	case "publish":
+		return servicePublish(args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "ortaq service: unknown subcommand %q (lint, test)\n", args[0])
+	fmt.Fprintf(stderr, "ortaq service: unknown subcommand %q (lint, test, publish)\n", args[0])
 	return errUsage
 }
 
@@ -135,6 +141,73 @@ func serviceTest(args []string, stdout, stderr io.Writer) error {
 	}
 	w.Flush()
 	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		return errProblems
+	}
+	return nil
+}
+
+func servicePublish(args []string, stdout, stderr io.Writer) error {
+	var url, token string
+	f := newFlags("service publish", "Publishes service definition files to a running platform through its API. "+
+		"A new version takes new applications at once; running applications finish on their version.", stderr)
+	f.String(&url, "url", "http://127.0.0.1:8080", "the platform's address")
+	f.String(&token, "admin-token", "", "the platform's administrative bearer token")
+	if err := f.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if len(f.bad) > 0 {
+		return fmt.Errorf("bad environment: %s", strings.Join(f.bad, "; "))
+	}
+	files, err := serviceFiles(f.fs.Args())
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	failed := 0
+	for _, file := range files {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		req, err := http.NewRequest(http.MethodPost, strings.TrimRight(url, "/")+"/api/v1/services", bytes.NewReader(src))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/yaml")
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Accept-Language", "en")
+		res, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("reach %s: %w", url, err)
+		}
+		var body struct {
+			ID      string `json:"id"`
+			Version int    `json:"version"`
+			Code    string `json:"code"`
+			Message string `json:"message"`
+			Details struct {
+				Problems []servicedef.Problem `json:"problems"`
+			} `json:"details"`
+		}
+		err = json.NewDecoder(io.LimitReader(res.Body, 8<<20)).Decode(&body)
+		res.Body.Close()
+		if err != nil {
+			return fmt.Errorf("%s: unreadable answer (HTTP %d): %w", file, res.StatusCode, err)
+		}
+		if res.StatusCode == http.StatusCreated {
+			fmt.Fprintf(stdout, "%s: published %s v%d; see %s/api/v1/services/%s/versions\n", file, body.ID, body.Version, url, body.ID)
+			continue
+		}
+		failed++
+		fmt.Fprintf(stderr, "%s: not published: %s (%s, HTTP %d)\n", file, body.Message, body.Code, res.StatusCode)
+		for _, p := range body.Details.Problems {
+			fmt.Fprintln(stdout, p.Format(file))
+		}
+	}
 	if failed > 0 {
 		return errProblems
 	}

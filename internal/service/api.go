@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -57,8 +59,33 @@ func Summarise(ctx context.Context, d Definition, names AgencyNames, lang i18n.L
 	}, nil
 }
 
-// Routes mounts the catalogue API.
-func (c *Catalogue) Routes(s *web.Server, names AgencyNames) {
+// Routes mounts the catalogue API. adminToken guards publishing; empty
+// switches publishing through the API off.
+func (c *Catalogue) Routes(s *web.Server, names AgencyNames, adminToken string) {
+	s.HandleFunc("POST /api/v1/services", func(w http.ResponseWriter, r *http.Request) error {
+		return c.handlePublish(w, r, names, adminToken)
+	})
+	s.HandleFunc("GET /api/v1/services/{id}/versions", func(w http.ResponseWriter, r *http.Request) error {
+		defs, err := c.Versions(r.Context(), r.PathValue("id"))
+		if errors.Is(err, ErrNotFound) {
+			return apierr.New(apierr.ServiceNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		lang := web.Lang(r)
+		out := make([]VersionSummary, 0, len(defs))
+		current, _ := c.Current(r.Context(), r.PathValue("id"))
+		for _, d := range defs {
+			sum, err := Summarise(r.Context(), d, names, lang)
+			if err != nil {
+				return err
+			}
+			out = append(out, VersionSummary{Summary: sum, PublishedAt: d.PublishedAt, Current: d.Version == current.Version})
+		}
+		web.WriteJSON(w, http.StatusOK, map[string]any{"versions": out})
+		return nil
+	})
 	s.HandleFunc("GET /api/v1/services", func(w http.ResponseWriter, r *http.Request) error {
 		defs, err := c.List(r.Context())
 		if err != nil {
@@ -123,4 +150,52 @@ func ISODuration(d time.Duration) string {
 		fmt.Fprintf(&b, "%dS", s)
 	}
 	return b.String()
+}
+
+// VersionSummary is one published version of a service.
+type VersionSummary struct {
+	Summary
+	PublishedAt time.Time `json:"published_at"`
+	Current     bool      `json:"current"`
+}
+
+// maxDefinition bounds a published definition file.
+const maxDefinition = 4 << 20
+
+func (c *Catalogue) handlePublish(w http.ResponseWriter, r *http.Request, names AgencyNames, adminToken string) error {
+	if err := web.RequireBearer(r, adminToken); err != nil {
+		return err
+	}
+	switch mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt {
+	case "application/yaml", "application/x-yaml", "text/yaml":
+	default:
+		return apierr.New(apierr.UnsupportedMedia)
+	}
+	src, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxDefinition))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return apierr.New(apierr.BodyTooLarge)
+	}
+	if err != nil {
+		return apierr.Wrap(apierr.InvalidJSON, err)
+	}
+	d, problems, err := c.PublishSource(r.Context(), src)
+	if errors.Is(err, ErrVersionConflict) {
+		return apierr.New(apierr.ServiceConflict)
+	}
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		e := apierr.New(apierr.ServiceInvalid)
+		e.Details = map[string]any{"problems": problems}
+		return e
+	}
+	sum, err := Summarise(r.Context(), d, names, web.Lang(r))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", fmt.Sprintf("/api/v1/services/%s/versions", d.ID))
+	web.WriteJSON(w, http.StatusCreated, sum)
+	return nil
 }

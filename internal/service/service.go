@@ -90,6 +90,10 @@ func (d Definition) Validate() error {
 	return errors.Join(errs...)
 }
 
+// ErrVersionConflict means a version is already published with other
+// content: a change needs a new version number.
+var ErrVersionConflict = errors.New("version already published with other content; publish a new version")
+
 // ErrNotFound means there is no such service or version.
 var ErrNotFound = errors.New("service not found")
 
@@ -126,7 +130,7 @@ func (c *Catalogue) Publish(ctx context.Context, d Definition) error {
 		if err == nil {
 			existing.PublishedAt = d.PublishedAt
 			if !sameDefinition(existing, d) {
-				return fmt.Errorf("service %s v%d is already published with other content; publish a new version", d.ID, d.Version)
+				return fmt.Errorf("service %s v%d: %w", d.ID, d.Version, ErrVersionConflict)
 			}
 			return nil
 		}
@@ -225,4 +229,17 @@ func refusalsOrEmpty(r map[string]i18n.Text) map[string]i18n.Text {
 func sameDefinition(a, b Definition) bool {
 	a.Refusals, b.Refusals = refusalsOrEmpty(a.Refusals), refusalsOrEmpty(b.Refusals)
 	return reflect.DeepEqual(a, b)
+}
+
+// Versions lists every version of a service, newest first.
+func (c *Catalogue) Versions(ctx context.Context, id string) ([]Definition, error) {
+	rows, err := c.pool.Query(ctx, selectDefinition+` WHERE id = $1 ORDER BY version DESC`, id)
+	if err != nil {
+		return nil, fmt.Errorf("list versions of %s: %w", id, err)
+	}
+	defs, err := pgx.CollectRows(rows, scanDefinition)
+	if err == nil && len(defs) == 0 {
+		return nil, ErrNotFound
+	}
+	return defs, err
 }

@@ -24,6 +24,7 @@ type ErrorBody struct {
 	Code      apierr.Code `json:"code"`
 	Message   string      `json:"message"`
 	Fields    []FieldBody `json:"fields,omitempty"`
+	Details   any         `json:"details,omitempty"`
 	RequestID string      `json:"request_id"`
 }
 
@@ -60,7 +61,7 @@ func ErrorMessage(lang i18n.Lang, code apierr.Code) string {
 
 // Body builds the public body for err in lang.
 func Body(lang i18n.Lang, e *apierr.Error, requestID string) ErrorBody {
-	body := ErrorBody{Code: e.Code, Message: ErrorMessage(lang, e.Code), RequestID: requestID}
+	body := ErrorBody{Code: e.Code, Message: ErrorMessage(lang, e.Code), Details: e.Details, RequestID: requestID}
 	for _, f := range e.Fields {
 		body.Fields = append(body.Fields, FieldBody{Path: f.Path, Code: f.Code, Message: ErrorMessage(lang, f.Code)})
 	}
