@@ -82,6 +82,7 @@ Usage:
   ortaq service lint FILE...      check service definitions: every problem with file:line:col
   ortaq service test DIR|FILE... run the test cases declared in service definitions
   ortaq service publish FILE...  publish definitions to a running platform (--url, ORTAQ_ADMIN_TOKEN)
+  ortaq service diff OLD NEW     what changes between two versions for citizens and officers
   ortaq bench apply       measure applications end to end against a raw PostgreSQL baseline
   ortaq version           print the version
 

@@ -89,3 +89,15 @@ func TestServiceLintAndTest(t *testing.T) {
 		t.Errorf("lint of a missing file exited %d; want 1", code)
 	}
 }
+
+func TestServiceDiff(t *testing.T) {
+	var out, errOut strings.Builder
+	f := "../servicedef/testdata/valid-review.yaml"
+	if code := Main([]string{"service", "diff", f, f}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "no changes") {
+		t.Errorf("diff of a file with itself: %d %s", code, out.String())
+	}
+	out.Reset()
+	if code := Main([]string{"service", "diff", f, "../../services/address-certificate.yaml"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "different services") {
+		t.Errorf("diff of two services: %d %s", code, out.String())
+	}
+}

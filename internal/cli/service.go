@@ -21,7 +21,7 @@ import (
 
 func serviceCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: ortaq service lint FILE... | ortaq service test DIR|FILE... | ortaq service publish [--url URL] FILE...")
+		fmt.Fprintln(stderr, "usage: ortaq service lint FILE... | test DIR|FILE... | publish [--url URL] FILE... | diff OLD NEW")
 		return errUsage
 	}
 	switch args[0] {
@@ -31,8 +31,10 @@ func serviceCmd(args []string, stdout, stderr io.Writer) error {
 		return serviceTest(args[1:], stdout, stderr)
 	case "publish":
 		return servicePublish(args[1:], stdout, stderr)
+	case "diff":
+		return serviceDiff(args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "ortaq service: unknown subcommand %q (lint, test, publish)\n", args[0])
+	fmt.Fprintf(stderr, "ortaq service: unknown subcommand %q (lint, test, publish, diff)\n", args[0])
 	return errUsage
 }
 
@@ -210,6 +212,36 @@ func servicePublish(args []string, stdout, stderr io.Writer) error {
 	}
 	if failed > 0 {
 		return errProblems
+	}
+	return nil
+}
+
+func serviceDiff(args []string, stdout, stderr io.Writer) error {
+	if len(args) != 2 {
+		fmt.Fprintln(stderr, "usage: ortaq service diff OLD.yaml NEW.yaml")
+		return errUsage
+	}
+	var plans [2]*servicedef.Plan
+	for i, f := range args {
+		plan, problems, err := compileFile(f)
+		if err != nil {
+			return err
+		}
+		for _, p := range problems {
+			fmt.Fprintln(stdout, p.Format(f))
+		}
+		if len(problems) > 0 {
+			return errProblems
+		}
+		plans[i] = plan
+	}
+	changes := servicedef.Diff(plans[0], plans[1])
+	if len(changes) == 0 {
+		fmt.Fprintln(stdout, "no changes for citizens or officers")
+		return nil
+	}
+	for _, c := range changes {
+		fmt.Fprintf(stdout, "%-9s %s\n", c.For+":", c.What)
 	}
 	return nil
 }
