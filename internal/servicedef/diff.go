@@ -17,7 +17,9 @@ type Change struct {
 // Diff lists what changes from old to new for citizens and officers.
 func Diff(old, new *Plan) []Change {
 	var out []Change
-	add := func(who, format string, args ...any) { out = append(out, Change{For: who, What: fmt.Sprintf(format, args...)}) }
+	add := func(who, format string, args ...any) {
+		out = append(out, Change{For: who, What: fmt.Sprintf(format, args...)})
+	}
 	o, n := old.File, new.File
 	if o.ID != n.ID {
 		add("everyone", "these are different services: %s and %s", o.ID, n.ID)
