@@ -59,7 +59,7 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("%s imports %s outside tests", rel, harness)
 			}
 		}
-		if slices.Contains(internal, "internal/app") && !slices.Contains([]string{"internal/cli", "internal/bench", "internal/apptest"}, rel) {
+		if slices.Contains(internal, "internal/app") && !slices.Contains([]string{"internal/cli", "internal/bench", "internal/apptest", "internal/servicetest"}, rel) {
 			t.Errorf("%s imports internal/app; only the command line, its benchmarks and the test platform may", rel)
 		}
 		_, rule, ok := strings.Cut(packageComment(t, p.Dir), "May import:")

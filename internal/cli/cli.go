@@ -3,7 +3,7 @@
 // composition root. Precedence: flag, then environment, then default.
 //
 // May import: internal/app, internal/bench, internal/demo,
-// internal/servicedef and the standard library.
+// internal/servicedef, internal/servicetest and the standard library.
 package cli
 
 import (

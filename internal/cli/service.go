@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,14 +10,17 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ortaq/ortaq/internal/demo"
 	"github.com/ortaq/ortaq/internal/servicedef"
+	"github.com/ortaq/ortaq/internal/servicetest"
 )
 
 func serviceCmd(args []string, stdout, stderr io.Writer) error {
@@ -109,24 +113,59 @@ func serviceLint(args []string, stdout, stderr io.Writer) error {
 }
 
 func serviceTest(args []string, stdout, stderr io.Writer) error {
-	files, err := serviceFiles(args)
+	var simulate bool
+	var pgBin string
+	f := newFlags("service test", "Runs the test cases declared in service definitions through the real engine on a private "+
+		"PostgreSQL cluster (or, with --simulate, through the compiled plan in memory). Non-zero exit when a case fails.", stderr)
+	f.Bool(&simulate, "simulate", false, "evaluate the plans in memory instead of running them on the platform")
+	f.String(&pgBin, "pg-bin", "", "directory with initdb and postgres")
+	if err := f.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	files, err := serviceFiles(f.fs.Args())
 	if err != nil {
 		return err
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var runner *servicetest.Runner
+	if !simulate {
+		fmt.Fprintln(stderr, "ortaq service test: starting a private PostgreSQL for the test cases...")
+		if runner, err = servicetest.Start(ctx, pgBin); err != nil {
+			return err
+		}
+		defer runner.Close()
+	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "SERVICE\tTEST\tRESULT\tOUTCOME\tDETAIL")
+	fmt.Fprintln(w, "SERVICE\tTEST\tRESULT\tRAN ON\tOUTCOME\tDETAIL")
 	failed, passed := 0, 0
-	for _, f := range files {
-		plan, problems, err := compileFile(f)
+	for _, file := range files {
+		plan, problems, err := compileFile(file)
 		if err != nil {
 			return err
 		}
 		if len(problems) > 0 {
-			fmt.Fprintf(w, "%s\t-\tLINT\t-\t%d problem(s); run ortaq service lint %s\n", filepath.Base(f), len(problems), f)
+			fmt.Fprintf(w, "%s\t-\tLINT\t-\t-\t%d problem(s); run ortaq service lint %s\n", filepath.Base(file), len(problems), file)
 			failed++
 			continue
 		}
-		for _, r := range plan.RunTests(time.Now()) {
+		var results []servicedef.TestResult
+		if runner != nil {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			results = runner.Run(ctx, src, plan)
+		} else {
+			results = plan.RunTests(time.Now())
+			for i := range results {
+				results[i].Simulated = true
+			}
+		}
+		for _, r := range results {
 			result := "PASS"
 			if !r.Passed {
 				result = "FAIL"
@@ -134,11 +173,15 @@ func serviceTest(args []string, stdout, stderr io.Writer) error {
 			} else {
 				passed++
 			}
+			ranOn := "engine"
+			if r.Simulated {
+				ranOn = "simulation"
+			}
 			outcome := r.Outcome
 			if r.Refusal != "" {
 				outcome += " (" + r.Refusal + ")"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", plan.File.ID, r.Name, result, outcome, strings.Join(r.Problems, "; "))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", plan.File.ID, r.Name, result, ranOn, outcome, strings.Join(r.Problems, "; "))
 		}
 	}
 	w.Flush()

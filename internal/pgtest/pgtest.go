@@ -16,7 +16,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -58,7 +57,7 @@ func start() {
 		initErr = err
 		return
 	}
-	clusterDir, err = os.MkdirTemp(scratchRoot(), "ortaq-pgtest-")
+	clusterDir, err = os.MkdirTemp(pg.ScratchDir(os.Getenv("ORTAQ_PGTEST_DIR")), "ortaq-pgtest-")
 	if err != nil {
 		initErr = err
 		return
@@ -83,20 +82,6 @@ func start() {
 	if err := pg.Migrate(ctx, pool, schemas, quiet); err != nil {
 		initErr = fmt.Errorf("migrate template database: %w", err)
 	}
-}
-
-// scratchRoot prefers memory-backed /dev/shm: test clusters need no
-// durability, and creating a database per test is disk-bound otherwise
-// (about 350 ms on disk here, a few ms in memory). ORTAQ_PGTEST_DIR overrides.
-func scratchRoot() string {
-	if dir := os.Getenv("ORTAQ_PGTEST_DIR"); dir != "" {
-		return dir
-	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs("/dev/shm", &st); err == nil && st.Bavail*uint64(st.Bsize) > 2<<30 {
-		return "/dev/shm"
-	}
-	return os.TempDir()
 }
 
 // DB is one test's private database.

@@ -14,6 +14,9 @@ type TestResult struct {
 	Outcome  string // what happened: completed or refused
 	Refusal  string
 	Problems []string
+	// Simulated is true when the case ran through the plan in memory rather
+	// than through the engine.
+	Simulated bool
 }
 
 // maxStepsPerRun stops a plan that loops through review steps forever.
@@ -31,26 +34,33 @@ func (p *Plan) RunTests(now time.Time) []TestResult {
 		}
 		r.Outcome, r.Refusal = outcome, refusal
 		if err == nil {
-			if outcome != tc.Expect.Outcome {
-				r.Problems = append(r.Problems, fmt.Sprintf("outcome %s, expected %s", outcome, tc.Expect.Outcome))
-			}
-			if tc.Expect.Refusal != "" && refusal != tc.Expect.Refusal {
-				r.Problems = append(r.Problems, fmt.Sprintf("refusal %q, expected %q", refusal, tc.Expect.Refusal))
-			}
-			for _, name := range sortedKeys(tc.Expect.Document) {
-				want := tc.Expect.Document[name].Value
-				got, ok := doc[name]
-				if !ok {
-					r.Problems = append(r.Problems, fmt.Sprintf("document has no field %q", name))
-				} else if !sameJSON(got, want) {
-					r.Problems = append(r.Problems, fmt.Sprintf("document field %q is %v, expected %v", name, jsonString(got), jsonString(want)))
-				}
-			}
+			r.Problems = append(r.Problems, Check(tc, outcome, refusal, doc)...)
 		}
 		r.Passed = len(r.Problems) == 0
 		results = append(results, r)
 	}
 	return results
+}
+
+// Check compares what happened with what a test case expects.
+func Check(tc TestCase, outcome, refusal string, doc map[string]any) []string {
+	var problems []string
+	if outcome != tc.Expect.Outcome {
+		problems = append(problems, fmt.Sprintf("outcome %s, expected %s", outcome, tc.Expect.Outcome))
+	}
+	if tc.Expect.Refusal != "" && refusal != tc.Expect.Refusal {
+		problems = append(problems, fmt.Sprintf("refusal %q, expected %q", refusal, tc.Expect.Refusal))
+	}
+	for _, name := range sortedKeys(tc.Expect.Document) {
+		want := tc.Expect.Document[name].Value
+		got, ok := doc[name]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("document has no field %q", name))
+		} else if !sameJSON(got, want) {
+			problems = append(problems, fmt.Sprintf("document field %q is %v, expected %v", name, jsonString(got), jsonString(want)))
+		}
+	}
+	return problems
 }
 
 // simulate runs one case through the plan's steps.

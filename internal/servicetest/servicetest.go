@@ -1,0 +1,246 @@
+// Package servicetest runs the test cases a service definition declares
+// through the real platform: a private PostgreSQL cluster, a fresh database
+// per case with the case's registry fixtures, the definition published, the
+// application submitted to the engine and worked by it, and the outcome,
+// refusal and document compared with the expectation. Services with review
+// steps are simulated in memory until officers' task lists exist.
+//
+// May import: internal/app, internal/demo, internal/pg, internal/registry,
+// internal/process, internal/servicedef, internal/i18n, internal/iin.
+package servicetest
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ortaq/ortaq/internal/app"
+	"github.com/ortaq/ortaq/internal/demo"
+	"github.com/ortaq/ortaq/internal/i18n"
+	"github.com/ortaq/ortaq/internal/iin"
+	"github.com/ortaq/ortaq/internal/pg"
+	"github.com/ortaq/ortaq/internal/process"
+	"github.com/ortaq/ortaq/internal/registry"
+	"github.com/ortaq/ortaq/internal/servicedef"
+)
+
+const templateDB = "servicetest_template"
+
+// Runner owns a private cluster for test runs.
+type Runner struct {
+	cluster *pg.Cluster
+	dir     string
+	n       int
+	log     *slog.Logger
+}
+
+// Start starts a throw-away cluster and migrates a template database.
+func Start(ctx context.Context, pgBin string) (*Runner, error) {
+	bin, err := pg.FindBinaries(pgBin)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(pg.ScratchDir(""), "ortaq-servicetest-")
+	if err != nil {
+		return nil, err
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	r := &Runner{dir: dir, log: quiet}
+	if r.cluster, err = pg.StartCluster(ctx, pg.ClusterConfig{Dir: dir, BinDir: bin, Logger: quiet}); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := r.cluster.EnsureDatabase(ctx, templateDB); err != nil {
+		r.Close()
+		return nil, err
+	}
+	pool, err := pg.Open(ctx, r.cluster.ConnString(templateDB), 4)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	defer pool.Close()
+	if err := pg.Migrate(ctx, pool, app.Schemas(), quiet); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close stops the cluster and removes its files.
+func (r *Runner) Close() {
+	r.cluster.Stop(context.Background())
+	os.RemoveAll(r.dir)
+}
+
+// Run runs every test case of a compiled definition.
+func (r *Runner) Run(ctx context.Context, src []byte, plan *servicedef.Plan) []servicedef.TestResult {
+	if plan.HasReview() {
+		results := plan.RunTests(time.Now())
+		for i := range results {
+			results[i].Simulated = true
+		}
+		return results
+	}
+	var results []servicedef.TestResult
+	for _, tc := range plan.File.Tests {
+		res := servicedef.TestResult{Name: tc.Name}
+		outcome, refusal, doc, err := r.runCase(ctx, src, plan.File.ID, tc)
+		if err != nil {
+			res.Problems = []string{err.Error()}
+		} else {
+			res.Outcome, res.Refusal = outcome, refusal
+			res.Problems = servicedef.Check(tc, outcome, refusal, doc)
+		}
+		res.Passed = len(res.Problems) == 0
+		results = append(results, res)
+	}
+	return results
+}
+
+func (r *Runner) runCase(ctx context.Context, src []byte, serviceID string, tc servicedef.TestCase) (outcome, refusal string, doc map[string]any, err error) {
+	r.n++
+	name := fmt.Sprintf("case_%d", r.n)
+	admin, err := pgx.Connect(ctx, r.cluster.ConnString("postgres"))
+	if err != nil {
+		return "", "", nil, err
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", name, templateDB)); err != nil {
+		return "", "", nil, err
+	}
+	defer admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
+	pool, err := pg.Open(ctx, r.cluster.ConnString(name), 8)
+	if err != nil {
+		return "", "", nil, err
+	}
+	defer pool.Close()
+	p, err := app.Build(app.Config{Workers: 2, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second}, pool, r.log)
+	if err != nil {
+		return "", "", nil, err
+	}
+	for _, a := range demo.Agencies() {
+		a.Roles = demo.Roles()[a.ID]
+		if err := p.Agencies.Save(ctx, a); err != nil {
+			return "", "", nil, err
+		}
+		if _, err := p.Documents.EnsureKey(ctx, a.ID); err != nil {
+			return "", "", nil, err
+		}
+	}
+	persons, err := fixtures(tc)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if len(persons) > 0 {
+		if _, err := p.Population.Import(ctx, persons); err != nil {
+			return "", "", nil, fmt.Errorf("load registry fixtures: %w", err)
+		}
+	}
+	if _, problems, err := p.Services.PublishSource(ctx, src); err != nil || len(problems) > 0 {
+		return "", "", nil, fmt.Errorf("publish: %v %v", err, problems)
+	}
+	if err := p.Engine.Start(ctx); err != nil {
+		return "", "", nil, err
+	}
+	defer p.Engine.Stop(context.Background())
+	inputs, _ := tc.Inputs.Value.(map[string]any)
+	app, _, err := p.Engine.Submit(ctx, process.SubmitRequest{ServiceID: serviceID, Inputs: inputs, IdempotencyKey: "servicetest"})
+	if err != nil {
+		return "", "", nil, fmt.Errorf("submit: %w", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for app.Status == process.StatusSubmitted {
+		if time.Now().After(deadline) {
+			return "", "", nil, fmt.Errorf("not decided within 30 s")
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		if app, err = p.Engine.Get(ctx, app.ID); err != nil {
+			return "", "", nil, err
+		}
+	}
+	doc = map[string]any{}
+	if app.DocumentID != nil {
+		d, err := p.Documents.Get(ctx, *app.DocumentID)
+		if err != nil {
+			return "", "", nil, err
+		}
+		var content process.DocumentContent
+		if err := json.Unmarshal(d.Fields, &content); err != nil {
+			return "", "", nil, err
+		}
+		for _, f := range content.Fields {
+			doc[f.Name] = f.Value
+		}
+	}
+	return app.Status, app.RefusalCode, doc, nil
+}
+
+// fixture is a population record as test cases write it.
+type fixture struct {
+	IIN        string `json:"iin"`
+	LastName   string `json:"last_name"`
+	FirstName  string `json:"first_name"`
+	Patronymic string `json:"patronymic"`
+	BirthDate  string `json:"birth_date"`
+	Sex        string `json:"sex"`
+	Address    *struct {
+		KATO     string    `json:"kato"`
+		Region   i18n.Text `json:"region"`
+		Locality i18n.Text `json:"locality"`
+		Street   string    `json:"street"`
+		House    string    `json:"house"`
+		Flat     string    `json:"flat"`
+	} `json:"address"`
+}
+
+// fixtures turns a case's population records into registry persons.
+func fixtures(tc servicedef.TestCase) ([]registry.Person, error) {
+	var out []registry.Person
+	for reg, records := range tc.Registry {
+		if reg != "population" {
+			return nil, fmt.Errorf("registry %q cannot hold fixtures yet", reg)
+		}
+		for _, rec := range records {
+			b, err := json.Marshal(rec.Value)
+			if err != nil {
+				return nil, err
+			}
+			var f fixture
+			if err := json.Unmarshal(b, &f); err != nil {
+				return nil, fmt.Errorf("population fixture at line %d: %w", rec.At.Line, err)
+			}
+			id, err := iin.Parse(f.IIN)
+			if err != nil {
+				return nil, fmt.Errorf("population fixture at line %d: iin: %w", rec.At.Line, err)
+			}
+			birth, err := time.Parse(time.DateOnly, f.BirthDate)
+			if err != nil {
+				return nil, fmt.Errorf("population fixture at line %d: birth_date must be YYYY-MM-DD", rec.At.Line)
+			}
+			p := registry.Person{IIN: id, LastName: f.LastName, FirstName: f.FirstName, Patronymic: f.Patronymic,
+				BirthDate: birth, Sex: cmp.Or(f.Sex, "unknown")}
+			if f.Address != nil {
+				p.Address = &registry.Address{KATO: f.Address.KATO, Region: f.Address.Region, Locality: f.Address.Locality,
+					Street: f.Address.Street, House: f.Address.House, Flat: f.Address.Flat}
+			}
+			if strings.TrimSpace(p.LastName) == "" || strings.TrimSpace(p.FirstName) == "" {
+				return nil, fmt.Errorf("population fixture at line %d: last_name and first_name are required", rec.At.Line)
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
