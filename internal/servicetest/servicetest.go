@@ -243,4 +243,3 @@ func fixtures(tc servicedef.TestCase) ([]registry.Person, error) {
 	}
 	return out, nil
 }
-
