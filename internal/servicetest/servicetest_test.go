@@ -36,7 +36,7 @@ func TestRunThroughTheEngine(t *testing.T) {
 		}
 	}
 
-	// A wrong expectation fails, and says why.
+	// A changed rule makes a case fail, and the failure says why.
 	wrong := strings.Replace(string(src), "refusal: no_registered_address", "refusal: applicant_not_found", 1)
 	plan, problems = servicedef.Compile([]byte(wrong), demo.Environment())
 	if problems != nil {
@@ -46,7 +46,7 @@ func TestRunThroughTheEngine(t *testing.T) {
 	for _, res := range r.Run(ctx, []byte(wrong), plan) {
 		if !res.Passed {
 			failed++
-			if !strings.Contains(strings.Join(res.Problems, ";"), `refusal "no_registered_address", expected "applicant_not_found"`) {
+			if !strings.Contains(strings.Join(res.Problems, ";"), `refusal "applicant_not_found", expected "no_registered_address"`) {
 				t.Errorf("failure does not say why: %v", res.Problems)
 			}
 		}
