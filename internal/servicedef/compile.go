@@ -309,6 +309,16 @@ func (c *compiler) checkData() {
 			}
 		}
 	}
+	// Once only: the form must not ask for what a data source already reads.
+	schema, _ := c.file.Form.Schema.Value.(map[string]any)
+	formProps, _ := schema["properties"].(map[string]any)
+	for _, ds := range c.file.Data {
+		for _, p := range ds.Prefill {
+			if _, asked := formProps[p]; asked {
+				c.problem(ds.Keys.at("prefill", ds.At), "form.once_only", "the form asks for %q, which data source %q already reads from registry %q: the state must not ask again", p, ds.Name, ds.Registry)
+			}
+		}
+	}
 	// Keys may use inputs only: data is what the key fetches.
 	keyEnv := c.newEnv(false, false)
 	for _, ds := range c.file.Data {
