@@ -56,32 +56,6 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestDemoServices: every file in services/ lints clean and passes its tests.
-func TestDemoServices(t *testing.T) {
-	files, err := filepath.Glob("../../services/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no demo services: %v", err)
-	}
-	for _, file := range files {
-		src, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, problems := Compile(src, demoEnv())
-		for _, p := range problems {
-			t.Error(p.Format(file))
-		}
-		if plan == nil {
-			continue
-		}
-		for _, r := range plan.RunTests(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)) {
-			if !r.Passed {
-				t.Errorf("%s: test %q: %v", file, r.Name, r.Problems)
-			}
-		}
-	}
-}
-
 // TestFormatSchemaPublished: docs/service-format.schema.json is the schema
 // of the model, and every demo service validates against it.
 func TestFormatSchemaPublished(t *testing.T) {
