@@ -34,6 +34,9 @@ type Summary struct {
 	LegalDays      int    `json:"legal_deadline_working_days"`
 	FeeTiyn        int64  `json:"fee_tiyn"`
 	Language       string `json:"language"`
+	// Accepting is false while the service needs a step the engine cannot
+	// run yet (a human review, until officers' task lists exist).
+	Accepting bool `json:"accepting"`
 }
 
 // Owner is the agency that provides a service.
@@ -43,10 +46,18 @@ type Owner struct {
 }
 
 // Summarise renders d in lang.
-func Summarise(ctx context.Context, d Definition, names AgencyNames, lang i18n.Lang) (Summary, error) {
+func (c *Catalogue) Summarise(ctx context.Context, d Definition, names AgencyNames, lang i18n.Lang) (Summary, error) {
 	owner, err := names.Name(ctx, d.OwnerAgency)
 	if err != nil {
 		return Summary{}, fmt.Errorf("owner of %s: %w", d.ID, err)
+	}
+	accepting := false
+	if d.Flow == FlowPlan {
+		plan, err := c.Plan(ctx, d.ID, d.Version)
+		if err != nil {
+			return Summary{}, err
+		}
+		accepting = !plan.HasReview()
 	}
 	return Summary{
 		ID: d.ID, Version: d.Version,
@@ -55,7 +66,8 @@ func Summarise(ctx context.Context, d Definition, names AgencyNames, lang i18n.L
 		Audience: d.Audience, Category: d.Category,
 		TargetDuration: ISODuration(d.TargetDuration),
 		LegalDays:      d.LegalDays, FeeTiyn: d.FeeTiyn,
-		Language: string(lang),
+		Language:  string(lang),
+		Accepting: accepting,
 	}, nil
 }
 
@@ -77,7 +89,7 @@ func (c *Catalogue) Routes(s *web.Server, names AgencyNames, adminToken string) 
 		out := make([]VersionSummary, 0, len(defs))
 		current, _ := c.Current(r.Context(), r.PathValue("id"))
 		for _, d := range defs {
-			sum, err := Summarise(r.Context(), d, names, lang)
+			sum, err := c.Summarise(r.Context(), d, names, lang)
 			if err != nil {
 				return err
 			}
@@ -94,7 +106,7 @@ func (c *Catalogue) Routes(s *web.Server, names AgencyNames, adminToken string) 
 		lang := web.Lang(r)
 		out := make([]Summary, 0, len(defs))
 		for _, d := range defs {
-			sum, err := Summarise(r.Context(), d, names, lang)
+			sum, err := c.Summarise(r.Context(), d, names, lang)
 			if err != nil {
 				return err
 			}
@@ -113,7 +125,7 @@ func (c *Catalogue) Routes(s *web.Server, names AgencyNames, adminToken string) 
 			return err
 		}
 		lang := web.Lang(r)
-		sum, err := Summarise(r.Context(), d, names, lang)
+		sum, err := c.Summarise(r.Context(), d, names, lang)
 		if err != nil {
 			return err
 		}
@@ -191,7 +203,7 @@ func (c *Catalogue) handlePublish(w http.ResponseWriter, r *http.Request, names 
 		e.Details = map[string]any{"problems": problems}
 		return e
 	}
-	sum, err := Summarise(r.Context(), d, names, web.Lang(r))
+	sum, err := c.Summarise(r.Context(), d, names, web.Lang(r))
 	if err != nil {
 		return err
 	}
