@@ -196,10 +196,15 @@ func TestCatalogueInEveryLanguage(t *testing.T) {
 	for _, lang := range []string{"kk", "ru", "en"} {
 		r := call(t, "GET", srv.URL+"/api/v1/services", "", "Accept-Language", lang)
 		services, _ := r.body["services"].([]any)
-		if r.status != 200 || len(services) != 1 {
+		var s map[string]any
+		for _, x := range services {
+			if m, _ := x.(map[string]any); m["id"] == "address-certificate" {
+				s = m
+			}
+		}
+		if r.status != 200 || s == nil {
 			t.Fatalf("services in %s = %d %s", lang, r.status, r.raw)
 		}
-		s, _ := services[0].(map[string]any)
 		titles[lang] = str(s["title"])
 		if s["target_duration"] != "PT5M" || str(s["language"]) != lang {
 			t.Errorf("service in %s: %v", lang, s)
