@@ -60,6 +60,9 @@ type Config struct {
 	// AdminToken guards administrative API calls (publishing services) until
 	// officers sign in; empty switches them off.
 	AdminToken string
+	// Clock is the platform's time; nil means the real clock. Service test
+	// runs fix it per case.
+	Clock clock.Clock
 }
 
 // Database is an open, migrated database, with the embedded cluster behind it
@@ -139,7 +142,10 @@ type Platform struct {
 
 // Build wires the capabilities on pool.
 func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) {
-	clk := clock.Real{}
+	var clk clock.Clock = clock.Real{}
+	if cfg.Clock != nil {
+		clk = cfg.Clock
+	}
 	p := &Platform{
 		Web:        web.New(web.Config{Logger: log}),
 		Agencies:   agency.NewStore(pool),

@@ -7,6 +7,11 @@ func Roles() map[string][]string {
 	return map[string][]string{
 		"mia":  {"migration-officer", "registry-officer"},
 		"mdai": {"platform-administrator"},
+		"moj":  {"civil-registry-officer"},
+		"mlsp": {"benefits-officer", "pension-officer"},
+		"gpo":  {"special-records-officer"},
+		"mf":   {"tax-officer"},
+		"moe":  {"preschool-officer"},
 	}
 }
 

@@ -47,6 +47,37 @@ func Agencies() []agency.Agency {
 			RU: "Министерство цифрового развития, инноваций и аэрокосмической промышленности Республики Казахстан",
 			EN: "Ministry of Digital Development, Innovations and Aerospace Industry of the Republic of Kazakhstan",
 		}},
+		// Civil registration (АХАТ/РАГС) is a function of the Ministry of Justice.
+		{ID: "moj", BIN: mustBIN(time.Date(2023, 9, 1, 0, 0, 0, 0, time.UTC), 90003), Name: i18n.Text{
+			KK: "Қазақстан Республикасының Әділет министрлігі",
+			RU: "Министерство юстиции Республики Казахстан",
+			EN: "Ministry of Justice of the Republic of Kazakhstan",
+		}},
+		// Social benefits and pensions.
+		{ID: "mlsp", BIN: mustBIN(time.Date(2023, 9, 1, 0, 0, 0, 0, time.UTC), 90004), Name: i18n.Text{
+			KK: "Қазақстан Республикасының Еңбек және халықты әлеуметтік қорғау министрлігі",
+			RU: "Министерство труда и социальной защиты населения Республики Казахстан",
+			EN: "Ministry of Labour and Social Protection of the Population of the Republic of Kazakhstan",
+		}},
+		// Keeps the special records (criminal records) and issues certificates from them.
+		{ID: "gpo", BIN: mustBIN(time.Date(2023, 9, 1, 0, 0, 0, 0, time.UTC), 90005), Name: i18n.Text{
+			KK: "Қазақстан Республикасы Бас прокуратурасының Құқықтық статистика және арнайы есепке алу жөніндегі комитеті",
+			RU: "Комитет по правовой статистике и специальным учетам Генеральной прокуратуры Республики Казахстан",
+			EN: "Committee on Legal Statistics and Special Accounts of the Prosecutor General's Office of the Republic of Kazakhstan",
+		}},
+		// Registers individual entrepreneurs and taxpayers.
+		{ID: "mf", BIN: mustBIN(time.Date(2023, 9, 1, 0, 0, 0, 0, time.UTC), 90006), Name: i18n.Text{
+			KK: "Қазақстан Республикасы Қаржы министрлігінің Мемлекеттік кірістер комитеті",
+			RU: "Комитет государственных доходов Министерства финансов Республики Казахстан",
+			EN: "State Revenue Committee of the Ministry of Finance of the Republic of Kazakhstan",
+		}},
+		// Preschool education; the kindergarten queues themselves are kept by
+		// the education departments of local akimats.
+		{ID: "moe", BIN: mustBIN(time.Date(2023, 9, 1, 0, 0, 0, 0, time.UTC), 90007), Name: i18n.Text{
+			KK: "Қазақстан Республикасының Оқу-ағарту министрлігі",
+			RU: "Министерство просвещения Республики Казахстан",
+			EN: "Ministry of Enlightenment of the Republic of Kazakhstan",
+		}},
 	}
 }
 

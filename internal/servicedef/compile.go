@@ -583,6 +583,11 @@ func (c *compiler) checkTests() {
 		if tc.Name == "" {
 			c.problem(tc.At, "field.required", "a test case needs a name")
 		}
+		if tc.Now != "" {
+			if _, err := parseNow(tc.Now); err != nil {
+				c.problem(tc.Keys.at("now", tc.At), "test.now", "test %q: now must be RFC 3339 (2026-11-23T09:00:00Z) or a date (2026-11-23), found %q", tc.Name, tc.Now)
+			}
+		}
 		for reg := range tc.Registry {
 			if _, ok := c.env.Registries[reg]; !ok {
 				c.problem(tc.At, "ref.unknown_registry", "test %q loads registry %q, which does not exist", tc.Name, reg)

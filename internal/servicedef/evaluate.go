@@ -28,7 +28,7 @@ func (a *Activation) vars() map[string]any {
 }
 
 // Eval evaluates one compiled expression into plain Go values (strings,
-// float64/int64, bool, []any, map[string]any, nil).
+// float64/int64, bool, time.Time, time.Duration, []any, map[string]any, nil).
 func (pe PlanExpr) Eval(a *Activation) (any, error) {
 	out, _, err := pe.Program.Eval(a.vars())
 	if err != nil {
@@ -101,7 +101,7 @@ func (p *Plan) Document(i int, a *Activation) ([]Field, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Field{Name: f.Name, Value: v})
+		out = append(out, Field{Name: f.Name, Value: exported(v)})
 	}
 	return out, nil
 }
@@ -117,12 +117,11 @@ func native(v ref.Val) any {
 	switch v.Type() {
 	case types.NullType:
 		return nil
-	case types.TimestampType:
-		t, _ := v.Value().(time.Time)
-		return t.UTC().Format(time.RFC3339)
-	case types.DurationType:
-		d, _ := v.Value().(time.Duration)
-		return d.String()
+	case types.TimestampType, types.DurationType:
+		// Kept as time.Time and time.Duration so that later expressions
+		// (derived values) see them with their CEL types; exported() turns
+		// them into text where values leave the plan.
+		return v.Value()
 	}
 	if l, ok := v.(traits.Lister); ok && v.Type() == types.ListType {
 		var out []any
@@ -179,6 +178,30 @@ func normalize(schema map[string]any, v any) any {
 			}
 			return out
 		}
+	}
+	return v
+}
+
+// exported turns time values into text (RFC 3339 in UTC, Go durations), for
+// values that leave the plan: document fields.
+func exported(v any) any {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC().Format(time.RFC3339)
+	case time.Duration:
+		return x.String()
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = exported(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = exported(e)
+		}
+		return out
 	}
 	return v
 }

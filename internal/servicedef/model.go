@@ -142,9 +142,12 @@ type SLA struct {
 
 // TestCase is registry fixtures and inputs with the expected outcome.
 type TestCase struct {
-	Keys      Keys                   `yaml:"-"`
-	At        Pos                    `yaml:"-"`
-	Name      string                 `yaml:"name"`
+	Keys Keys   `yaml:"-"`
+	At   Pos    `yaml:"-"`
+	Name string `yaml:"name"`
+	// Now fixes the clock for the case (RFC 3339 or YYYY-MM-DD), so that
+	// rules about ages and deadlines give the same answer every year.
+	Now       string                 `yaml:"now"`
 	Registry  map[string][]JSONValue `yaml:"registry"`
 	Inputs    JSONValue              `yaml:"inputs"`
 	Decisions map[string]string      `yaml:"decisions"`

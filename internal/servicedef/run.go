@@ -28,7 +28,7 @@ func (p *Plan) RunTests(now time.Time) []TestResult {
 	var results []TestResult
 	for _, tc := range p.File.Tests {
 		r := TestResult{Name: tc.Name}
-		outcome, refusal, doc, err := p.simulate(tc, now)
+		outcome, refusal, doc, err := p.simulate(tc, tc.Clock(now))
 		if err != nil {
 			r.Problems = append(r.Problems, err.Error())
 		}
@@ -150,4 +150,19 @@ func jsonString(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// Clock is the time a case runs at: its now: when set, else fallback.
+func (tc TestCase) Clock(fallback time.Time) time.Time {
+	if t, err := parseNow(tc.Now); err == nil {
+		return t
+	}
+	return fallback
+}
+
+func parseNow(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Parse(time.DateOnly, s)
 }

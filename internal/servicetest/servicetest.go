@@ -6,7 +6,8 @@
 // steps are simulated in memory until officers' task lists exist.
 //
 // May import: internal/app, internal/demo, internal/pg, internal/registry,
-// internal/process, internal/servicedef, internal/i18n, internal/iin.
+// internal/process, internal/servicedef, internal/i18n, internal/iin,
+// internal/clock.
 package servicetest
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ortaq/ortaq/internal/app"
+	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/demo"
 	"github.com/ortaq/ortaq/internal/i18n"
 	"github.com/ortaq/ortaq/internal/iin"
@@ -122,7 +124,8 @@ func (r *Runner) runCase(ctx context.Context, src []byte, serviceID string, tc s
 		return "", "", nil, err
 	}
 	defer pool.Close()
-	p, err := app.Build(app.Config{Workers: 2, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second}, pool, r.log)
+	p, err := app.Build(app.Config{Workers: 2, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second,
+		Clock: clock.NewFake(tc.Clock(time.Now()))}, pool, r.log)
 	if err != nil {
 		return "", "", nil, err
 	}
