@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -24,6 +25,12 @@ func publishServices(ctx context.Context, catalogue *service.Catalogue, out io.W
 			return err
 		}
 		_, problems, err := catalogue.PublishSource(ctx, src)
+		if errors.Is(err, service.ErrVersionConflict) {
+			// An older demo left this version with other content: keep it,
+			// and say how to get the new one.
+			fmt.Fprintf(out, "demo: services/%s: %v; kept the published one (start with a fresh --data to get the new one)\n", name, err)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("publish %s: %w", name, err)
 		}
