@@ -79,7 +79,16 @@ var funcs = template.FuncMap{
 	"langs": func() []i18n.Lang { return i18n.Supported },
 	// People see time in Kazakhstan's zone (UTC+5); storage stays UTC.
 	"when":    func(t time.Time) string { return t.In(almaty).Format("02.01.2006 15:04:05") },
-	"minutes": func(d time.Duration) int { return int(d.Minutes()) },
+	// within says "up to N minutes/hours/days" in the largest whole unit.
+	"within": func(lang i18n.Lang, d time.Duration) string {
+		switch {
+		case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+			return i18n.T(lang, "portal.service.days", int(d/(24*time.Hour)))
+		case d >= time.Hour && d%time.Hour == 0:
+			return i18n.T(lang, "portal.service.hours", int(d/time.Hour))
+		}
+		return i18n.T(lang, "portal.service.minutes", int(d.Minutes()))
+	},
 	"ms": func(f float64) string {
 		if f < 0.1 {
 			return "<0.1"
