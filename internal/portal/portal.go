@@ -78,7 +78,7 @@ var funcs = template.FuncMap{
 	"deref": func(t *i18n.Text) i18n.Text { return *t },
 	"langs": func() []i18n.Lang { return i18n.Supported },
 	// People see time in Kazakhstan's zone (UTC+5); storage stays UTC.
-	"when":    func(t time.Time) string { return t.In(almaty).Format("02.01.2006 15:04:05") },
+	"when": func(t time.Time) string { return t.In(almaty).Format("02.01.2006 15:04:05") },
 	// within says "up to N minutes/hours/days" in the largest whole unit.
 	"within": func(lang i18n.Lang, d time.Duration) string {
 		switch {
