@@ -113,20 +113,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 			return
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := d.resolve(n.Content[i])
-			if k.Kind != yaml.ScalarNode {
-				d.problem(posOf(k), "field.type", "expected a name, found %s", describe(k))
-				continue
-			}
-			if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
-				d.problem(posOf(k), "field.duplicate", "%q appears twice", k.Value)
-				continue
-			}
+		d.entries(n, func(k, val *yaml.Node) {
 			elem := reflect.New(v.Type().Elem()).Elem()
-			d.decode(n.Content[i+1], elem)
+			d.decode(val, elem)
 			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
-		}
+		})
 		v.Set(m)
 	case reflect.String:
 		if s, ok := d.scalar(n, "text"); ok {
@@ -155,6 +146,25 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 		v.SetBool(s == "true" || s == "True" || s == "TRUE")
 	default:
 		panic(fmt.Sprintf("servicedef: no decoder for %s", v.Type()))
+	}
+}
+
+// entries calls fn for each key and value of a mapping node, reporting keys
+// that are not names and keys that appear twice.
+func (d *decoder) entries(n *yaml.Node, fn func(key, value *yaml.Node)) {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := d.resolve(n.Content[i])
+		if k.Kind != yaml.ScalarNode {
+			d.problem(posOf(k), "field.type", "expected a name, found %s", describe(k))
+			continue
+		}
+		if seen[k.Value] {
+			d.problem(posOf(k), "field.duplicate", "%q appears twice", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		fn(k, n.Content[i+1])
 	}
 }
 
@@ -200,28 +210,17 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 		d.problem(posOf(n), "field.type", "expected a mapping, found %s", describe(n))
 		return
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := d.resolve(n.Content[i])
-		if k.Kind != yaml.ScalarNode {
-			d.problem(posOf(k), "field.type", "expected a field name, found %s", describe(k))
-			continue
-		}
-		if seen[k.Value] {
-			d.problem(posOf(k), "field.duplicate", "field %q appears twice", k.Value)
-			continue
-		}
-		seen[k.Value] = true
+	d.entries(n, func(k, val *yaml.Node) {
 		if keys.IsValid() {
 			keys.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(posOf(k)))
 		}
 		field, ok := fieldByYAMLName(t, k.Value)
 		if !ok {
 			d.problem(posOf(k), "field.unknown", "unknown field %q; expected one of: %s", k.Value, strings.Join(fieldNames(t), ", "))
-			continue
+			return
 		}
-		d.decode(n.Content[i+1], v.FieldByIndex(field.Index))
-	}
+		d.decode(val, v.FieldByIndex(field.Index))
+	})
 }
 
 func fieldByYAMLName(t reflect.Type, name string) (reflect.StructField, bool) {

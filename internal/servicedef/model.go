@@ -259,20 +259,9 @@ func (ne *NamedExprs) decodeNode(d *decoder, n *yaml.Node) {
 		d.problem(posOf(n), "field.type", "expected a mapping of names to expressions, found %s", describe(n))
 		return
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := d.resolve(n.Content[i])
-		if k.Kind != yaml.ScalarNode {
-			d.problem(posOf(k), "field.type", "expected a name, found %s", describe(k))
-			continue
-		}
-		if seen[k.Value] {
-			d.problem(posOf(k), "field.duplicate", "%q appears twice", k.Value)
-			continue
-		}
-		seen[k.Value] = true
+	d.entries(n, func(k, val *yaml.Node) {
 		var e Expr
-		e.decodeNode(d, d.resolve(n.Content[i+1]))
+		e.decodeNode(d, d.resolve(val))
 		*ne = append(*ne, NamedExpr{Name: k.Value, Expr: e})
-	}
+	})
 }
