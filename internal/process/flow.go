@@ -45,6 +45,11 @@ func (f *flowRun) timed(ctx context.Context, name string, fn func() (outcome str
 func (f *flowRun) run(ctx context.Context, inputs map[string]any) (decision, error) {
 	a := &servicedef.Activation{Inputs: f.plan.Normalize(inputs), Now: f.e.cfg.Clock.Now(), Data: map[string]any{}}
 	for _, d := range f.plan.Data {
+		if reads, err := d.Reads(a); err != nil {
+			return decision{}, err
+		} else if !reads {
+			continue
+		}
 		if err := f.timed(ctx, "registry.read", func() (string, map[string]any, error) {
 			return f.read(ctx, d, a)
 		}); err != nil {

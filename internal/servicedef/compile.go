@@ -57,6 +57,7 @@ type PlanExpr struct {
 type PlanData struct {
 	Source DataSource
 	Key    PlanExpr
+	When   *PlanExpr
 }
 
 // PlanRule is a compiled eligibility condition.
@@ -325,8 +326,15 @@ func (c *compiler) checkData() {
 		if !seen[ds.Name] {
 			continue
 		}
-		if pe, ok := c.compile(keyEnv, "data."+ds.Name+".key", ds.Key, types.StringType, ds.At); ok {
-			c.plan.Data = append(c.plan.Data, PlanData{Source: ds, Key: pe})
+		pd := PlanData{Source: ds}
+		var ok bool
+		pd.Key, ok = c.compile(keyEnv, "data."+ds.Name+".key", ds.Key, types.StringType, ds.At)
+		if ds.When != nil {
+			when, whenOK := c.compile(keyEnv, "data."+ds.Name+".when", *ds.When, types.BoolType, ds.At)
+			pd.When, ok = &when, ok && whenOK
+		}
+		if ok {
+			c.plan.Data = append(c.plan.Data, pd)
 		}
 	}
 }

@@ -37,10 +37,29 @@ func (pe PlanExpr) Eval(a *Activation) (any, error) {
 	return native(out), nil
 }
 
-// Keys evaluates the data sources' keys.
+// Reads reports whether data source d is to be read for this application.
+func (d PlanData) Reads(a *Activation) (bool, error) {
+	if d.When == nil {
+		return true, nil
+	}
+	v, err := d.When.Eval(a)
+	if err != nil {
+		return false, err
+	}
+	ok, _ := v.(bool)
+	return ok, nil
+}
+
+// Keys evaluates the keys of the data sources to read; a source whose
+// when: does not hold has no key.
 func (p *Plan) Keys(a *Activation) (map[string]string, error) {
 	keys := make(map[string]string, len(p.Data))
 	for _, d := range p.Data {
+		if reads, err := d.Reads(a); err != nil {
+			return nil, err
+		} else if !reads {
+			continue
+		}
 		v, err := d.Key.Eval(a)
 		if err != nil {
 			return nil, err

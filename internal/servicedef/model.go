@@ -65,6 +65,7 @@ type DataSource struct {
 	Name     string   `yaml:"name"`
 	Registry string   `yaml:"registry"`
 	Key      Expr     `yaml:"key"`
+	When     *Expr    `yaml:"when"` // read only when this holds (inputs only)
 	Basis    string   `yaml:"basis"`
 	Consent  bool     `yaml:"consent"`
 	Prefill  []string `yaml:"prefill"`

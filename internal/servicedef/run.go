@@ -78,6 +78,9 @@ func (p *Plan) simulate(tc TestCase, now time.Time) (outcome, refusal string, do
 	}
 	a.vars()
 	for _, d := range p.Data {
+		if _, reads := keys[d.Source.Name]; !reads {
+			continue
+		}
 		if rec := lookup(tc.Registry[d.Source.Registry], p.env.Registries[d.Source.Registry].Key, keys[d.Source.Name]); rec != nil {
 			a.Data[d.Source.Name] = rec
 		}
