@@ -224,10 +224,17 @@ type formField struct {
 	Name    string
 	Label   i18n.Text
 	Hint    *i18n.Text
-	Kind    string // text, number, checkbox
+	Kind    string // text, number, checkbox, select
+	Options []option
 	Value   string
 	Checked bool
 	Error   string
+}
+
+// option is one choice of a select.
+type option struct {
+	Value string
+	Label i18n.Text
 }
 
 type homeData struct {
@@ -277,6 +284,17 @@ func (p *Portal) cards(ctx context.Context) ([]serviceCard, error) {
 			ff := formField{Name: f.Name, Label: f.Label.Text, Kind: "text"}
 			if f.Hint != nil {
 				ff.Hint = &f.Hint.Text
+			}
+			prop, _ := props[f.Name].(map[string]any)
+			if enum := servicedef.EnumValues(prop); enum != nil {
+				ff.Kind = "select"
+				for _, v := range enum {
+					label := f.Options[v].Text
+					if !label.Complete() {
+						label = i18n.Text{KK: v, RU: v, EN: v}
+					}
+					ff.Options = append(ff.Options, option{Value: v, Label: label})
+				}
 			}
 			switch propertyType(props, f.Name) {
 			case "integer", "number":

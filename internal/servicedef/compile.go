@@ -239,6 +239,24 @@ func (c *compiler) checkForm() {
 		if field.Hint != nil {
 			c.text(*field.Hint, "the hint of "+field.Name, field.At)
 		}
+		if len(field.Options) > 0 {
+			prop, _ := props[field.Name].(map[string]any)
+			enum := EnumValues(prop)
+			if enum == nil {
+				c.problem(field.Keys.at("options", field.At), "form.options", "field %q has options but its schema has no enum of strings", field.Name)
+			}
+			for _, v := range enum {
+				if _, ok := field.Options[v]; !ok {
+					c.problem(field.Keys.at("options", field.At), "form.options", "field %q: enum value %q has no label in options", field.Name, v)
+				}
+			}
+			for _, v := range sortedKeys(field.Options) {
+				if enum != nil && !slices.Contains(enum, v) {
+					c.problem(field.Keys.at("options", field.At), "form.options", "field %q: option %q is not a value of its enum", field.Name, v)
+				}
+				c.text(field.Options[v], "the label of option "+v+" of "+field.Name, field.At)
+			}
+		}
 	}
 	if iinProp, _ := props["iin"].(map[string]any); c.file.Audience == "citizen" && (iinProp == nil || iinProp["type"] != "string") {
 		// Until sign-in exists the applicant is named by the form.
@@ -696,3 +714,20 @@ func (p *Plan) inputsField(name string) string {
 }
 
 func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
+
+// EnumValues returns a schema's enum when it is a list of strings, in order.
+func EnumValues(schema map[string]any) []string {
+	list, ok := schema["enum"].([]any)
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for _, v := range list {
+		s, ok := v.(string)
+		if !ok {
+			return nil
+		}
+		out = append(out, s)
+	}
+	return out
+}

@@ -56,6 +56,8 @@ type FormField struct {
 	Label       Text   `yaml:"label"`
 	Hint        *Text  `yaml:"hint"`
 	VisibleWhen *Expr  `yaml:"visibleWhen"`
+	// Options label each value of an enum input, in the enum's order.
+	Options map[string]Text `yaml:"options"`
 }
 
 // DataSource is a named read of data the state already holds.
