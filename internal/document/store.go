@@ -134,11 +134,6 @@ func (s *Store) activeKey(ctx context.Context, q queryRower, agency string) (sig
 // Issue signs and stores a document within tx. If the source already has a
 // document, that document is returned and nothing new is issued.
 func (s *Store) Issue(ctx context.Context, tx pgx.Tx, spec Spec) (Document, error) {
-	if existing, err := s.bySource(ctx, tx, spec.Source); err == nil {
-		return existing, nil
-	} else if !errors.Is(err, ErrNotFound) {
-		return Document{}, err
-	}
 	if !json.Valid(spec.Fields) || len(spec.Fields) == 0 || spec.Fields[0] != '{' {
 		return Document{}, errors.New("issue document: fields must be a JSON object")
 	}
@@ -166,12 +161,18 @@ func (s *Store) Issue(ctx context.Context, tx pgx.Tx, spec Spec) (Document, erro
 	if d.JWS, err = sign(payload, key.id, key.key); err != nil {
 		return Document{}, fmt.Errorf("sign document: %w", err)
 	}
-	_, err = tx.Exec(ctx, `
+	// The source's unique constraint is the exactly-once guard: when the
+	// source already has a document, that one is the answer.
+	tag, err := tx.Exec(ctx, `
 		INSERT INTO document (id, number, kind, issuer, subject_iin, source, fields, jws, key_id, issued_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (source) DO NOTHING`,
 		d.ID, d.Number, d.Kind, d.Issuer, d.SubjectIIN, d.Source, d.Fields, d.JWS, d.KeyID, d.IssuedAt)
 	if err != nil {
 		return Document{}, fmt.Errorf("store document: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return s.bySource(ctx, tx, spec.Source)
 	}
 	return d, nil
 }

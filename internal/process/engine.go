@@ -382,12 +382,15 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs]) error {
 		return err
 	}
 	now := e.cfg.Clock.Now()
-	if _, err := tx.Exec(ctx, `UPDATE application SET status = $2, refusal_code = $3, document_id = $4, decided_at = $5 WHERE id = $1`,
-		job.Args.ApplicationID, outcome.status, outcome.refusal, outcome.documentID, now); err != nil {
-		return fmt.Errorf("record decision: %w", err)
+	// The timeline and the decision go in one round trip.
+	b := &pgx.Batch{}
+	for _, s := range append(f.steps, step{Name: outcome.status, Actor: "system", Start: now, End: now, Outcome: "ok", Attempt: job.Attempt}) {
+		queueStep(b, job.Args.ApplicationID, s)
 	}
-	if err := addStep(ctx, tx, job.Args.ApplicationID, step{Name: outcome.status, Actor: "system", Start: now, End: now, Outcome: "ok", Attempt: job.Attempt}); err != nil {
-		return err
+	b.Queue(`UPDATE application SET status = $2, refusal_code = $3, document_id = $4, decided_at = $5 WHERE id = $1`,
+		job.Args.ApplicationID, outcome.status, outcome.refusal, outcome.documentID, now)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("record timeline and decision: %w", err)
 	}
 	if err := outbox.Emit(ctx, tx, now, "process.application.decided", job.Args.ApplicationID.String(), map[string]any{
 		"application_id": job.Args.ApplicationID, "service_id": def.ID, "status": outcome.status,
@@ -447,19 +450,28 @@ type step struct {
 	Detail  map[string]any
 }
 
-func addStep(ctx context.Context, tx pgx.Tx, id uuid.UUID, s step) error {
+const insertStep = `INSERT INTO application_step (application_id, step, actor, started_at, finished_at, outcome, attempt, detail)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+func stepArgs(id uuid.UUID, s step) []any {
 	if s.Attempt == 0 {
 		s.Attempt = 1
 	}
 	if s.Detail == nil {
 		s.Detail = map[string]any{}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO application_step (application_id, step, actor, started_at, finished_at, outcome, attempt, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, id, s.Name, s.Actor, s.Start, s.End, s.Outcome, s.Attempt, s.Detail)
-	if err != nil {
+	return []any{id, s.Name, s.Actor, s.Start, s.End, s.Outcome, s.Attempt, s.Detail}
+}
+
+func addStep(ctx context.Context, tx pgx.Tx, id uuid.UUID, s step) error {
+	if _, err := tx.Exec(ctx, insertStep, stepArgs(id, s)...); err != nil {
 		return fmt.Errorf("record step %s: %w", s.Name, err)
 	}
 	return nil
+}
+
+func queueStep(b *pgx.Batch, id uuid.UUID, s step) {
+	b.Queue(insertStep, stepArgs(id, s)...)
 }
 
 type metrics struct {

@@ -28,17 +28,20 @@ type flowRun struct {
 	plan      *servicedef.Plan
 	applicant iin.IIN
 	attempt   int
+	// steps are the timeline rows of this run, written with the decision.
+	steps []step
 }
 
 // timed runs fn as a timeline step.
-func (f *flowRun) timed(ctx context.Context, name string, fn func() (outcome string, detail map[string]any, err error)) error {
+func (f *flowRun) timed(_ context.Context, name string, fn func() (outcome string, detail map[string]any, err error)) error {
 	start := f.e.cfg.Clock.Now()
 	outcome, detail, err := fn()
 	if err != nil {
 		return err
 	}
-	return addStep(ctx, f.tx, f.id, step{Name: name, Actor: "system", Start: start, End: f.e.cfg.Clock.Now(),
+	f.steps = append(f.steps, step{Name: name, Actor: "system", Start: start, End: f.e.cfg.Clock.Now(),
 		Outcome: outcome, Attempt: f.attempt, Detail: detail})
+	return nil
 }
 
 // run reads the plan's data, derives its values and walks its steps.
