@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -158,26 +157,10 @@ func (f *flowRun) read(ctx context.Context, d servicedef.PlanData, a *servicedef
 		if !found {
 			return "not_found", detail, nil
 		}
-		a.Data[d.Source.Name] = personRecord(person)
+		a.Data[d.Source.Name] = person.Record()
 		return "ok", detail, nil
 	}
 	return "", nil, fmt.Errorf("registry %q cannot be read by this engine", d.Source.Registry)
-}
-
-// personRecord is a population record as expressions see it.
-func personRecord(p registry.Person) map[string]any {
-	rec := map[string]any{
-		"iin": p.IIN.String(), "last_name": p.LastName, "first_name": p.FirstName, "patronymic": p.Patronymic,
-		"birth_date": p.BirthDate.Format(time.DateOnly), "sex": p.Sex,
-	}
-	if p.Address != nil {
-		text := func(t i18n.Text) map[string]any { return map[string]any{"kk": t.KK, "ru": t.RU, "en": t.EN} }
-		rec["address"] = map[string]any{
-			"kato": p.Address.KATO, "region": text(p.Address.Region), "locality": text(p.Address.Locality),
-			"street": p.Address.Street, "house": p.Address.House, "flat": p.Address.Flat,
-		}
-	}
-	return rec
 }
 
 // DocumentContent is what a document issued from a plan says: its title and

@@ -6,18 +6,15 @@
 // steps are simulated in memory until officers' task lists exist.
 //
 // May import: internal/app, internal/demo, internal/pg, internal/registry,
-// internal/process, internal/servicedef, internal/i18n, internal/iin,
-// internal/clock.
+// internal/process, internal/servicedef, internal/clock.
 package servicetest
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,8 +22,6 @@ import (
 	"github.com/ortaq/ortaq/internal/app"
 	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/demo"
-	"github.com/ortaq/ortaq/internal/i18n"
-	"github.com/ortaq/ortaq/internal/iin"
 	"github.com/ortaq/ortaq/internal/pg"
 	"github.com/ortaq/ortaq/internal/process"
 	"github.com/ortaq/ortaq/internal/registry"
@@ -190,24 +185,6 @@ func (r *Runner) runCase(ctx context.Context, src []byte, serviceID string, tc s
 	return app.Status, app.RefusalCode, doc, nil
 }
 
-// fixture is a population record as test cases write it.
-type fixture struct {
-	IIN        string `json:"iin"`
-	LastName   string `json:"last_name"`
-	FirstName  string `json:"first_name"`
-	Patronymic string `json:"patronymic"`
-	BirthDate  string `json:"birth_date"`
-	Sex        string `json:"sex"`
-	Address    *struct {
-		KATO     string    `json:"kato"`
-		Region   i18n.Text `json:"region"`
-		Locality i18n.Text `json:"locality"`
-		Street   string    `json:"street"`
-		House    string    `json:"house"`
-		Flat     string    `json:"flat"`
-	} `json:"address"`
-}
-
 // fixtures turns a case's population records into registry persons.
 func fixtures(tc servicedef.TestCase) ([]registry.Person, error) {
 	var out []registry.Person
@@ -216,30 +193,9 @@ func fixtures(tc servicedef.TestCase) ([]registry.Person, error) {
 			return nil, fmt.Errorf("registry %q cannot hold fixtures yet", reg)
 		}
 		for _, rec := range records {
-			b, err := json.Marshal(rec.Value)
+			p, err := registry.PersonFromRecord(rec.Value)
 			if err != nil {
-				return nil, err
-			}
-			var f fixture
-			if err := json.Unmarshal(b, &f); err != nil {
 				return nil, fmt.Errorf("population fixture at line %d: %w", rec.At.Line, err)
-			}
-			id, err := iin.Parse(f.IIN)
-			if err != nil {
-				return nil, fmt.Errorf("population fixture at line %d: iin: %w", rec.At.Line, err)
-			}
-			birth, err := time.Parse(time.DateOnly, f.BirthDate)
-			if err != nil {
-				return nil, fmt.Errorf("population fixture at line %d: birth_date must be YYYY-MM-DD", rec.At.Line)
-			}
-			p := registry.Person{IIN: id, LastName: f.LastName, FirstName: f.FirstName, Patronymic: f.Patronymic,
-				BirthDate: birth, Sex: cmp.Or(f.Sex, "unknown")}
-			if f.Address != nil {
-				p.Address = &registry.Address{KATO: f.Address.KATO, Region: f.Address.Region, Locality: f.Address.Locality,
-					Street: f.Address.Street, House: f.Address.House, Flat: f.Address.Flat}
-			}
-			if strings.TrimSpace(p.LastName) == "" || strings.TrimSpace(p.FirstName) == "" {
-				return nil, fmt.Errorf("population fixture at line %d: last_name and first_name are required", rec.At.Line)
 			}
 			out = append(out, p)
 		}
