@@ -204,7 +204,9 @@ func sortedKeys[V any](m map[string]V) []string {
 func (c *compiler) checkForm() {
 	form := c.file.Form
 	if !form.Schema.Set {
-		c.problem(form.At, "form.schema", "form.schema is required: the JSON Schema of the inputs")
+		if form.Schema.At.Line == 0 { // absent; a present but broken schema is already reported
+			c.problem(form.At, "form.schema", "form.schema is required: the JSON Schema of the inputs")
+		}
 		c.inputs = types.NewMapType(types.StringType, types.DynType)
 		return
 	}

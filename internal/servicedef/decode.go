@@ -274,19 +274,13 @@ func (d *decoder) toJSONValue(n *yaml.Node) (any, bool) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := d.resolve(n.Content[i])
-			if k.Kind != yaml.ScalarNode {
-				d.problem(posOf(k), "field.type", "expected a name, found %s", describe(k))
-				return nil, false
+		before := len(d.problems)
+		d.entries(n, func(k, val *yaml.Node) {
+			if v, ok := d.toJSONValue(val); ok {
+				m[k.Value] = v
 			}
-			val, ok := d.toJSONValue(n.Content[i+1])
-			if !ok {
-				return nil, false
-			}
-			m[k.Value] = val
-		}
-		return m, true
+		})
+		return m, len(d.problems) == before && d.budget >= 0
 	case yaml.SequenceNode:
 		s := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
