@@ -173,21 +173,28 @@ func (f *flags) Duration(p *time.Duration, name string, def time.Duration, usage
 	f.fs.DurationVar(p, name, def, usage)
 }
 
+// Parse parses a command that takes flags only.
 func (f *flags) Parse(args []string) error {
+	rest, err := f.ParseArgs(args)
+	if err == nil && len(rest) > 0 {
+		fmt.Fprintf(f.fs.Output(), "unexpected argument %q\n", rest[0])
+		return errUsage
+	}
+	return err
+}
+
+// ParseArgs parses flags and returns the arguments after them.
+func (f *flags) ParseArgs(args []string) ([]string, error) {
 	if err := f.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return nil, err
 		}
-		return errUsage
-	}
-	if f.fs.NArg() > 0 {
-		fmt.Fprintf(f.fs.Output(), "unexpected argument %q\n", f.fs.Arg(0))
-		return errUsage
+		return nil, errUsage
 	}
 	if len(f.bad) > 0 {
-		return fmt.Errorf("bad environment: %s", strings.Join(f.bad, "; "))
+		return nil, fmt.Errorf("bad environment: %s", strings.Join(f.bad, "; "))
 	}
-	return nil
+	return f.fs.Args(), nil
 }
 
 // common flags of commands that reach the database.

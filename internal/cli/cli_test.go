@@ -101,3 +101,11 @@ func TestServiceDiff(t *testing.T) {
 		t.Errorf("diff of two services: %d %s", code, out.String())
 	}
 }
+
+func TestServiceTestChecksTheEnvironmentToo(t *testing.T) {
+	t.Setenv("ORTAQ_SIMULATE", "perhaps")
+	var out, errOut strings.Builder
+	if code := Main([]string{"service", "test", "../servicedef/testdata/valid-review.yaml"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "ORTAQ_SIMULATE") {
+		t.Errorf("bad ORTAQ_SIMULATE: exit %d, %q", code, errOut.String())
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -119,13 +118,11 @@ func serviceTest(args []string, stdout, stderr io.Writer) error {
 		"PostgreSQL cluster (or, with --simulate, through the compiled plan in memory). Non-zero exit when a case fails.", stderr)
 	f.Bool(&simulate, "simulate", false, "evaluate the plans in memory instead of running them on the platform")
 	f.String(&pgBin, "pg-bin", "", "directory with initdb and postgres")
-	if err := f.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	rest, err := f.ParseArgs(args)
+	if err != nil {
+		return err
 	}
-	files, err := serviceFiles(f.fs.Args())
+	files, err := serviceFiles(rest)
 	if err != nil {
 		return err
 	}
@@ -198,16 +195,11 @@ func servicePublish(args []string, stdout, stderr io.Writer) error {
 		"A new version takes new applications at once; running applications finish on their version.", stderr)
 	f.String(&url, "url", "http://127.0.0.1:8080", "the platform's address")
 	f.String(&token, "admin-token", "", "the platform's administrative bearer token")
-	if err := f.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	rest, err := f.ParseArgs(args)
+	if err != nil {
+		return err
 	}
-	if len(f.bad) > 0 {
-		return fmt.Errorf("bad environment: %s", strings.Join(f.bad, "; "))
-	}
-	files, err := serviceFiles(f.fs.Args())
+	files, err := serviceFiles(rest)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
-	"strings"
 
 	"github.com/ortaq/ortaq/internal/apierr"
 )
@@ -51,17 +50,4 @@ func newRequestID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// RequireBearer checks that r carries "Authorization: Bearer <token>". An
-// empty token means the operation is switched off on this node.
-func RequireBearer(r *http.Request, token string) error {
-	if token == "" {
-		return apierr.New(apierr.Forbidden)
-	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-		return apierr.New(apierr.Unauthorized)
-	}
-	return nil
 }
