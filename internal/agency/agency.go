@@ -11,6 +11,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -38,10 +40,25 @@ type Agency struct {
 var ErrNotFound = errors.New("agency not found")
 
 // Store reads and writes agencies.
-type Store struct{ pool *pgxpool.Pool }
+type Store struct {
+	pool *pgxpool.Pool
+
+	// Names are read on every catalogue listing and portal page, and change
+	// rarely: they are kept for a minute (and dropped on Save here).
+	mu    sync.Mutex
+	names map[string]cachedName
+}
+
+type cachedName struct {
+	name    i18n.Text
+	expires time.Time
+}
+
+// nameTTL bounds how stale a name read on another node can be.
+const nameTTL = time.Minute
 
 // NewStore returns a store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, names: map[string]cachedName{}} }
 
 // Save creates or updates an agency.
 func (s *Store) Save(ctx context.Context, a Agency) error {
@@ -55,6 +72,9 @@ func (s *Store) Save(ctx context.Context, a Agency) error {
 	if err != nil {
 		return fmt.Errorf("save agency %s: %w", a.ID, err)
 	}
+	s.mu.Lock()
+	delete(s.names, a.ID)
+	s.mu.Unlock()
 	return nil
 }
 
@@ -75,8 +95,21 @@ func (s *Store) Get(ctx context.Context, id string) (Agency, error) {
 
 // Name returns the agency's name in every language.
 func (s *Store) Name(ctx context.Context, id string) (i18n.Text, error) {
+	now := time.Now()
+	s.mu.Lock()
+	c, ok := s.names[id]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.name, nil
+	}
 	a, err := s.Get(ctx, id)
-	return a.Name, err
+	if err != nil {
+		return i18n.Text{}, err
+	}
+	s.mu.Lock()
+	s.names[id] = cachedName{name: a.Name, expires: now.Add(nameTTL)}
+	s.mu.Unlock()
+	return a.Name, nil
 }
 
 // List returns every agency, by id.

@@ -10,7 +10,7 @@
 //   - [Open]: a pgx connection pool with the platform's settings.
 //   - [Migrate]: applies the schemas that capabilities declare ([Schema]), each
 //     with its own embedded goose migrations and version table, in the order the
-//     composition root gives, under a session lock so that several nodes
+//     composition root gives, under one advisory lock so that several nodes
 //     starting at once migrate exactly once.
 //
 // Owns: the data directory layout of embedded mode (pg/, run/, postgres.log, ortaq.lock)

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 )
 
 // Schema is the part of the database one capability owns.
@@ -52,13 +51,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schemas []Schema, logger *
 			}
 			continue
 		}
-		locker, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return fmt.Errorf("migrate %s: %w", s.Name, err)
-		}
+		// No goose locker: the advisory lock above already serialises us.
 		p, err := goose.NewProvider(goose.DialectPostgres, db, s.Migrations,
 			goose.WithTableName("goose_"+s.Name),
-			goose.WithSessionLocker(locker),
 			goose.WithDisableGlobalRegistry(true),
 		)
 		if err != nil {
