@@ -90,6 +90,7 @@ type compiler struct {
 	data     *object
 	derived  *object
 	plan     *Plan
+	exprEnv  *cel.Env // inputs, data, derived and now: for rules and steps
 }
 
 // Compile parses, checks and compiles a service file. It never panics on any
@@ -435,6 +436,11 @@ func exprPos(e Expr, at Pos, line, col int) Pos {
 }
 
 func (c *compiler) checkRules() {
+	// One environment serves every rule and step: the type provider is
+	// asked for the derived fields at check time, so each derived value sees
+	// exactly the ones declared before it.
+	c.exprEnv = c.newEnv(true, true)
+	env := c.exprEnv
 	seen := map[string]bool{}
 	for _, dv := range c.file.Rules.Derive {
 		if !identifier.MatchString(dv.Name) || seen[dv.Name] {
@@ -443,7 +449,7 @@ func (c *compiler) checkRules() {
 		}
 		seen[dv.Name] = true
 		// Each derived value sees the ones before it.
-		if pe, ok := c.compile(c.newEnv(true, true), "derive."+dv.Name, dv.Expr, nil, dv.At); ok {
+		if pe, ok := c.compile(env, "derive."+dv.Name, dv.Expr, nil, dv.At); ok {
 			c.derived.fields[dv.Name] = pe.Type
 			pe.Name = dv.Name
 			c.plan.Derived = append(c.plan.Derived, pe)
@@ -451,7 +457,6 @@ func (c *compiler) checkRules() {
 			c.derived.fields[dv.Name] = types.DynType
 		}
 	}
-	env := c.newEnv(true, true)
 	names := map[string]bool{}
 	for _, r := range c.file.Rules.Eligibility {
 		if !identifier.MatchString(r.Name) || names[r.Name] {
@@ -490,7 +495,7 @@ func (c *compiler) checkSteps(roles []string) {
 		}
 		index[s.ID] = i
 	}
-	env := c.newEnv(true, true)
+	env := c.exprEnv
 	hasDecide := false
 	for i, s := range steps {
 		ps := PlanStep{Step: s, Next: i + 1}
