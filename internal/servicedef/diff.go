@@ -72,13 +72,8 @@ func Diff(old, new *Plan) []Change {
 		}
 	}
 
-	oData, nData := map[string]DataSource{}, map[string]DataSource{}
-	for _, d := range o.Data {
-		oData[d.Name] = d
-	}
-	for _, d := range n.Data {
-		nData[d.Name] = d
-	}
+	dataName := func(d DataSource) string { return d.Name }
+	oData, nData := byName(o.Data, dataName), byName(n.Data, dataName)
 	for _, name := range union(keysOf(oData), keysOf(nData)) {
 		a, inOld := oData[name]
 		b, inNew := nData[name]
@@ -93,13 +88,8 @@ func Diff(old, new *Plan) []Change {
 		}
 	}
 
-	oRules, nRules := map[string]Eligibility{}, map[string]Eligibility{}
-	for _, r := range o.Rules.Eligibility {
-		oRules[r.Name] = r
-	}
-	for _, r := range n.Rules.Eligibility {
-		nRules[r.Name] = r
-	}
+	ruleName := func(r Eligibility) string { return r.Name }
+	oRules, nRules := byName(o.Rules.Eligibility, ruleName), byName(n.Rules.Eligibility, ruleName)
 	for _, name := range union(keysOf(oRules), keysOf(nRules)) {
 		a, inOld := oRules[name]
 		b, inNew := nRules[name]
@@ -114,26 +104,16 @@ func Diff(old, new *Plan) []Change {
 			add("citizens", "condition %q now refuses with %s instead of %s", name, b.Refusal, a.Refusal)
 		}
 	}
-	oDerived, nDerived := map[string]string{}, map[string]string{}
-	for _, d := range o.Rules.Derive {
-		oDerived[d.Name] = oneLineExpr(d.Expr)
-	}
-	for _, d := range n.Rules.Derive {
-		nDerived[d.Name] = oneLineExpr(d.Expr)
-	}
+	derivedName := func(d Derived) string { return d.Name }
+	oDerived, nDerived := byName(o.Rules.Derive, derivedName), byName(n.Rules.Derive, derivedName)
 	for _, name := range union(keysOf(oDerived), keysOf(nDerived)) {
-		if oDerived[name] != nDerived[name] {
-			add("officers", "derived value %q: %q becomes %q", name, oDerived[name], nDerived[name])
+		if a, b := oneLineExpr(oDerived[name].Expr), oneLineExpr(nDerived[name].Expr); a != b {
+			add("officers", "derived value %q: %q becomes %q", name, a, b)
 		}
 	}
 
-	oSteps, nSteps := map[string]Step{}, map[string]Step{}
-	for _, s := range o.Steps {
-		oSteps[s.ID] = s
-	}
-	for _, s := range n.Steps {
-		nSteps[s.ID] = s
-	}
+	stepID := func(s Step) string { return s.ID }
+	oSteps, nSteps := byName(o.Steps, stepID), byName(n.Steps, stepID)
 	for _, id := range union(keysOf(oSteps), keysOf(nSteps)) {
 		a, inOld := oSteps[id]
 		b, inNew := nSteps[id]
@@ -173,6 +153,15 @@ func Diff(old, new *Plan) []Change {
 }
 
 func keysOf[V any](m map[string]V) []string { return sortedKeys(m) }
+
+// byName indexes items by their name.
+func byName[T any](items []T, name func(T) string) map[string]T {
+	m := make(map[string]T, len(items))
+	for _, it := range items {
+		m[name(it)] = it
+	}
+	return m
+}
 
 func union(a, b []string) []string {
 	out := slices.Clone(a)
