@@ -40,7 +40,16 @@ const (
 	ServiceConflict       Code = "service.version_conflict"
 	Unauthorized          Code = "auth.unauthorized"
 	Forbidden             Code = "auth.forbidden"
+	TokenInvalid          Code = "auth.token_invalid"
 	DocumentNotFound      Code = "document.not_found"
+	// ApplicationState: the application's state does not allow the action
+	// (withdrawing a decided application, correcting one nobody returned).
+	ApplicationState    Code = "application.state_conflict"
+	TaskNotFound        Code = "task.not_found"
+	TaskClaimed         Code = "task.claimed_by_another"
+	TaskNotClaimed      Code = "task.not_claimed"
+	TaskClosed          Code = "task.closed"
+	CalendarDayNotFound Code = "calendar.day_not_found"
 )
 
 var statuses = map[Code]int{
@@ -65,7 +74,14 @@ var statuses = map[Code]int{
 	ServiceConflict:       http.StatusConflict,
 	Unauthorized:          http.StatusUnauthorized,
 	Forbidden:             http.StatusForbidden,
+	TokenInvalid:          http.StatusUnauthorized,
 	DocumentNotFound:      http.StatusNotFound,
+	ApplicationState:      http.StatusConflict,
+	TaskNotFound:          http.StatusNotFound,
+	TaskClaimed:           http.StatusConflict,
+	TaskNotClaimed:        http.StatusConflict,
+	TaskClosed:            http.StatusConflict,
+	CalendarDayNotFound:   http.StatusNotFound,
 }
 
 // Field-level codes: what is wrong with one input field.
@@ -79,11 +95,17 @@ const (
 	FieldIINDigits   Code = "iin.not_digits"
 	FieldIINChecksum Code = "iin.checksum"
 	FieldFormat      Code = "format"
+	FieldOneOf       Code = "one_of"
+	FieldOutOfRange  Code = "out_of_range"
+	// FieldCalendarNotWeekend: only a Saturday or Sunday can be made a
+	// working day.
+	FieldCalendarNotWeekend Code = "calendar.not_weekend"
 )
 
 var fieldCodes = []Code{
 	FieldRequired, FieldType, FieldUnknown, FieldTooLong,
 	FieldIINEmpty, FieldIINLength, FieldIINDigits, FieldIINChecksum, FieldFormat,
+	FieldOneOf, FieldOutOfRange, FieldCalendarNotWeekend,
 }
 
 // FieldError says what is wrong with one field, addressed by a JSON pointer.

@@ -19,9 +19,11 @@ import (
 
 	"github.com/ortaq/ortaq/internal/agency"
 	"github.com/ortaq/ortaq/internal/audit"
+	"github.com/ortaq/ortaq/internal/calendar"
 	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/demo"
 	"github.com/ortaq/ortaq/internal/document"
+	"github.com/ortaq/ortaq/internal/identity"
 	"github.com/ortaq/ortaq/internal/outbox"
 	"github.com/ortaq/ortaq/internal/pg"
 	"github.com/ortaq/ortaq/internal/portal"
@@ -36,11 +38,13 @@ import (
 func Schemas() []pg.Schema {
 	return []pg.Schema{
 		agency.Schema(),
+		identity.Schema(),
 		audit.Schema(),
 		outbox.Schema(),
 		registry.Schema(),
 		service.Schema(),
 		document.Schema(),
+		calendar.Schema(),
 		process.JobsSchema(),
 		process.Schema(),
 	}
@@ -138,6 +142,8 @@ type Platform struct {
 	Services   *service.Catalogue
 	Documents  *document.Store
 	Engine     *process.Engine
+	Calendar   *calendar.Calendar
+	Tokens     *identity.Tokens
 }
 
 // Build wires the capabilities on pool.
@@ -152,7 +158,12 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 		Population: registry.NewPopulation(pool, clk),
 		Services:   service.NewCatalogue(pool, clk),
 		Documents:  document.NewStore(pool, clk),
+		Calendar:   calendar.New(pool, clk),
+		Tokens:     identity.NewTokens(pool, clk),
 	}
+	// Every route sees who calls (identity.FromContext); an invalid oq_
+	// bearer token is refused before any handler runs.
+	p.Web.Use(p.Tokens.Middleware)
 	p.Services.SetEnvironment(func(ctx context.Context) (servicedef.Environment, error) {
 		agencies, err := p.Agencies.List(ctx)
 		if err != nil {
@@ -169,7 +180,7 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 	})
 	engine, err := process.New(process.Config{
 		Workers: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter,
-		Clock: clk, Logger: log, Metrics: p.Web.Metrics(),
+		Calendar: p.Calendar, Clock: clk, Logger: log, Metrics: p.Web.Metrics(),
 	}, pool, p.Services, p.Population, p.Documents)
 	if err != nil {
 		return nil, err
@@ -179,6 +190,7 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 	p.Web.AddReadyCheck("database", func(ctx context.Context) error { return pool.Ping(ctx) })
 	p.Services.Routes(p.Web, p.Agencies, cfg.AdminToken)
 	p.Documents.Routes(p.Web)
+	p.Calendar.Routes(p.Web, cfg.AdminToken)
 	p.Engine.Routes(p.Web)
 	p.Web.Handle("GET /api/v1/openapi.json", OpenAPIHandler())
 	portal.New(portal.Deps{Services: p.Services, Agencies: p.Agencies, Engine: p.Engine, Documents: p.Documents}).Routes(p.Web)

@@ -13,8 +13,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,8 +21,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ortaq/ortaq/internal/app"
-	"github.com/ortaq/ortaq/internal/demo"
 	"github.com/ortaq/ortaq/internal/iin"
 	"github.com/ortaq/ortaq/internal/process"
 )
@@ -45,37 +41,12 @@ func Apply(ctx context.Context, cfg ApplyConfig, out io.Writer) error {
 	if cfg.N < 1 || cfg.Concurrency < 1 || cfg.Workers < 1 {
 		return fmt.Errorf("--n, --concurrency and --workers must be at least 1")
 	}
-	log := slog.New(slog.DiscardHandler)
-	appCfg := app.Config{DatabaseURL: cfg.DatabaseURL, PGBin: cfg.PGBin, Workers: cfg.Workers}
-	if cfg.DatabaseURL == "" {
-		dir, err := os.MkdirTemp("", "ortaq-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		appCfg.DataDir = dir
-		fmt.Fprintf(out, "bench: starting a durable embedded PostgreSQL in %s\n", dir)
-	}
-	db, err := app.OpenDatabase(ctx, appCfg, log)
+	b, err := startPlatform(ctx, cfg.DatabaseURL, cfg.PGBin, cfg.Workers, max(cfg.N, 1000), out)
 	if err != nil {
 		return err
 	}
-	defer db.Close(context.Background())
-	p, err := app.Build(appCfg, db.Pool, log)
-	if err != nil {
-		return err
-	}
-	people := max(cfg.N, 1000)
-	_, err = demo.Run(ctx, demo.Seed{Agencies: p.Agencies, Population: p.Population, Services: p.Services, Keys: p.Documents}, people, out)
-	if err != nil {
-		return err
-	}
-	var iins []iin.IIN
-	for _, c := range demo.Population(people, demo.PopulationSeed) {
-		if demo.HasAddress(c) {
-			iins = append(iins, c.IIN)
-		}
-	}
+	defer b.close()
+	p, db, iins := b.Platform, b.db, b.iins
 
 	fmt.Fprintf(out, "bench: baseline, %d raw transactions (read the person, write a row) with %d clients...\n", cfg.N, cfg.Concurrency)
 	baseline, err := rawBaseline(ctx, db.Pool, iins, cfg.N, cfg.Concurrency)

@@ -2,8 +2,9 @@
 // ORTAQ_* environment variables into configuration and hands them to the
 // composition root. Precedence: flag, then environment, then default.
 //
-// May import: internal/app, internal/bench, internal/demo,
-// internal/servicedef, internal/servicetest and the standard library.
+// May import: internal/app, internal/bench, internal/clock, internal/demo,
+// internal/identity, internal/servicedef, internal/servicetest and the
+// standard library.
 package cli
 
 import (
@@ -46,6 +47,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = benchCmd(rest, stdout, stderr)
 	case "service":
 		err = serviceCmd(rest, stdout, stderr)
+	case "token":
+		err = tokenCmd(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "ortaq %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help", "-help":
@@ -84,6 +87,9 @@ Usage:
   ortaq service publish FILE...  publish definitions to a running platform (--url, ORTAQ_ADMIN_TOKEN)
   ortaq service diff OLD NEW     what changes between two versions for citizens and officers
   ortaq bench apply       measure applications end to end against a raw PostgreSQL baseline
+  ortaq bench process     benchmark the process engine through the HTTP API: applications/s,
+                          submit-to-done latency, commits per application against the raw rate
+  ortaq token issue|revoke       issue an API access token (citizen, officer, system), or revoke one
   ortaq version           print the version
 
 Run "ortaq <command> --help" for the flags of a command; each flag can also be
@@ -241,9 +247,30 @@ func serve(args []string, stdout, stderr io.Writer) error {
 }
 
 func benchCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "apply" {
-		fmt.Fprintln(stderr, "usage: ortaq bench apply [flags]  (see ortaq bench apply --help)")
+	if len(args) == 0 || (args[0] != "apply" && args[0] != "process") {
+		fmt.Fprintln(stderr, "usage: ortaq bench apply|process [flags]  (see ortaq bench apply --help, ortaq bench process --help)")
 		return errUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if args[0] == "process" {
+		var cfg bench.ProcessConfig
+		f := newFlags("bench process", "Benchmarks the process engine through the public HTTP API with the fully automatic certificate of "+
+			"registered address (registry read, rule, signed document). Measures the raw commit rate on --concurrency connections, then "+
+			"--n applications from --concurrency HTTP clients (completed applications/s, submit-to-done p50/p95/p99, transactions per "+
+			"application, commit rate against the raw one), then --rate applications/s for --duration (submit-to-done p50/p95/p99). "+
+			"Ends with one key=value summary line.", stderr)
+		f.Int(&cfg.N, "n", 3000, "applications of the throughput phase (and raw transactions of the baseline)")
+		f.Int(&cfg.Concurrency, "concurrency", 32, "HTTP clients of the throughput phase, and connections of the baseline")
+		f.Int(&cfg.Workers, "workers", 16, "engine workers")
+		f.Int(&cfg.Rate, "rate", 50, "applications per second offered in the latency phase")
+		f.Duration(&cfg.Duration, "duration", 10*time.Second, "length of the latency phase")
+		f.String(&cfg.DatabaseURL, "database-url", "", "PostgreSQL to measure on; empty starts a fresh durable embedded cluster", "DATABASE_URL")
+		f.String(&cfg.PGBin, "pg-bin", "", "directory with initdb and postgres")
+		if err := f.Parse(args[1:]); err != nil {
+			return err
+		}
+		return bench.Process(ctx, cfg, stdout)
 	}
 	var cfg bench.ApplyConfig
 	f := newFlags("bench apply", "Submits applications for the certificate of registered address and measures throughput and delivery time "+
@@ -256,8 +283,6 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	if err := f.Parse(args[1:]); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	return bench.Apply(ctx, cfg, stdout)
 }
 

@@ -109,3 +109,18 @@ func TestServiceTestChecksTheEnvironmentToo(t *testing.T) {
 		t.Errorf("bad ORTAQ_SIMULATE: exit %d, %q", code, errOut.String())
 	}
 }
+
+func TestBenchProcessHelp(t *testing.T) {
+	var out, errOut strings.Builder
+	if code := Main([]string{"bench", "process", "--help"}, &out, &errOut); code != 0 {
+		t.Fatalf("bench process --help exited %d", code)
+	}
+	for _, want := range []string{"--n", "--concurrency", "--workers", "--rate", "ORTAQ_RATE", "--duration", "--database-url", "--pg-bin", `"3000"`, `"10s"`} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("bench process --help lacks %q:\n%s", want, errOut.String())
+		}
+	}
+	if code := Main([]string{"bench", "nonsense"}, &out, &errOut); code != 2 {
+		t.Errorf("bench nonsense exited %d; want 2", code)
+	}
+}

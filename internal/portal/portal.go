@@ -275,9 +275,6 @@ func (p *Portal) cards(ctx context.Context) ([]serviceCard, error) {
 		if err != nil {
 			return nil, err
 		}
-		if plan.HasReview() {
-			continue // officers' task lists come with the process engine
-		}
 		card := serviceCard{Def: d, Owner: owner, IdempotencyKey: newKey()}
 		props := schemaOf(plan)
 		for _, f := range plan.File.Form.Fields {

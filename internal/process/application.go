@@ -38,6 +38,8 @@ type Step struct {
 	FinishedAt time.Time
 	Outcome    string
 	Attempt    int
+	// Detail is for operators: errors, task ids, reasons.
+	Detail map[string]any
 }
 
 // ErrNotFound means there is no such application.
@@ -59,7 +61,7 @@ func (e *Engine) Get(ctx context.Context, id uuid.UUID) (Application, error) {
 	if refusal != nil {
 		a.RefusalCode = *refusal
 	}
-	rows, err := e.pool.Query(ctx, `SELECT step, actor, started_at, finished_at, outcome, attempt
+	rows, err := e.pool.Query(ctx, `SELECT step, actor, started_at, finished_at, outcome, attempt, detail
 		FROM application_step WHERE application_id = $1 ORDER BY id`, id)
 	if err != nil {
 		return Application{}, fmt.Errorf("read timeline: %w", err)
@@ -83,7 +85,16 @@ type View struct {
 	SubmittedAt    time.Time    `json:"submitted_at"`
 	DecidedAt      *time.Time   `json:"decided_at,omitempty"`
 	TargetDuration string       `json:"target_duration"`
-	Timeline       []StepView   `json:"timeline"`
+	// Correction is what an officer asked the citizen to correct, while the
+	// application is returned.
+	Correction *CorrectionView `json:"correction,omitempty"`
+	Timeline   []StepView      `json:"timeline"`
+}
+
+// CorrectionView is an officer's request for a correction.
+type CorrectionView struct {
+	Reason      string    `json:"reason"`
+	RequestedAt time.Time `json:"requested_at"`
 }
 
 // ServiceRef names the service version an application runs on.
@@ -97,6 +108,8 @@ type ServiceRef struct {
 type RefusalView struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Comment is the officer's explanation, when an officer refused.
+	Comment string `json:"comment,omitempty"`
 }
 
 // StepView is one timeline step.
@@ -134,6 +147,14 @@ func ViewOf(a Application, def service.Definition, lang i18n.Lang) View {
 		v.DocumentID = &s
 	}
 	for _, s := range a.Timeline {
+		reason, _ := s.Detail["reason"].(string)
+		comment, _ := s.Detail["comment"].(string)
+		switch {
+		case a.Status == StatusReturned && s.Name == StatusReturned:
+			v.Correction = &CorrectionView{Reason: reason, RequestedAt: s.FinishedAt}
+		case v.Refusal != nil && s.Name == "review" && s.Outcome == "refuse":
+			v.Refusal.Comment = comment
+		}
 		v.Timeline = append(v.Timeline, StepView{
 			Step: s.Name, Title: i18n.T(lang, "step."+s.Name), Actor: s.Actor,
 			StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
@@ -167,6 +188,14 @@ type SubmitBody struct {
 func (e *Engine) Routes(s *web.Server) {
 	s.HandleFunc("POST /api/v1/applications", e.handleSubmit)
 	s.HandleFunc("GET /api/v1/applications/{id}", e.handleGet)
+	s.HandleFunc("POST /api/v1/applications/{id}/withdraw", e.handleWithdraw)
+	s.HandleFunc("POST /api/v1/applications/{id}/correction", e.handleCorrection)
+	s.HandleFunc("GET /api/v1/tasks", e.handleInbox)
+	s.HandleFunc("GET /api/v1/tasks/{id}", e.handleTask)
+	s.HandleFunc("POST /api/v1/tasks/{id}/claim", e.handleClaim)
+	s.HandleFunc("POST /api/v1/tasks/{id}/release", e.handleRelease)
+	s.HandleFunc("POST /api/v1/tasks/{id}/decision", e.handleDecision)
+	s.HandleFunc("GET /api/v1/tasks/{id}/attachments/{attachment}", e.handleAttachment)
 }
 
 // ValidIdempotencyKey reports whether k is an acceptable Idempotency-Key.

@@ -4,35 +4,59 @@
 // first timeline step, writes an outbox event and enqueues a durable River job.
 // Its inputs are checked first: the applicant's IIN (structure and check digit)
 // and the service form's JSON Schema, every wrong field named.
-// A worker then runs the service's compiled plan (internal/servicedef): it
-// reads each data source from its registry (audited, with the source's legal
-// basis or consent as the purpose), derives values, and walks the steps:
-// decide (eligibility rules; the first that fails refuses), issue (a signed
-// document whose fields carry their labels), notify (an outbox message).
-// Services with review steps are refused at submission until officers' task
-// lists exist.
+//
+// A job works the application's compiled plan (internal/servicedef) from its
+// cursor to the next pause or the end, in one transaction: it reads each data
+// source from its registry (audited, with the source's legal basis or consent
+// as the purpose) unless an earlier run did, derives values, and walks the
+// steps: decide (the first failing eligibility rule refuses), issue (a signed
+// document whose fields carry their labels), notify (an outbox message),
+// review (opens an officer's task and pauses: in_review), wait (a timer, and
+// pauses: waiting). The registry data read is kept with a paused application
+// so that it resumes on the same facts.
+//
+// Officers work tasks of their agency and role: list (closest deadline
+// first), claim, release, decide (approve continues, refuse decides with a
+// refusal the step offers, return asks the citizen for a correction), with a
+// comment and attachments; every action is audited. A review deadline in
+// days counts working days of the calendar; when it passes, a timer
+// escalates the task to the step's escalation role, unclaimed, and tells the
+// supervisors. Citizens withdraw their undecided applications and correct
+// returned ones (the flow runs again from the start on the same version).
+// Operators inspect, retry failed and cancel applications (`ortaq process`).
+//
+// Time comes from the injectable clock: timers fire when the clock passes
+// them (FireTimers), so tests advance time instead of sleeping.
 //
 // # Guarantees
 //
-//   - Exactly one outcome per application. The whole flow, the timeline rows,
-//     the status change, the outbox event and the job's completion commit in a
-//     single transaction on a row lock of the application. A crash anywhere
-//     rolls all of it back; River rescues the job and runs it again; a run
-//     that finds the application already decided only completes its job.
+//   - Exactly one outcome per application. A run's steps, timeline rows, state
+//     change, outbox events and the job's completion commit in one
+//     transaction on a row lock of the application; a crash rolls all of it
+//     back and River runs the job again. A run that finds the application
+//     paused or decided only completes its job.
 //   - Exactly one document per application and issue step: the document
 //     store refuses a second document for the same source.
-//   - A submission carries an idempotency key; resubmitting with the same key
-//     returns the first application, and reusing a key for a different request
-//     is refused.
+//   - Retries per step: a failed run is retried with exponential backoff up
+//     to the failing step's attempts (or the engine's default); each failure
+//     is on the timeline with its error; after the last the application is
+//     failed, for an operator to retry or cancel. Each try of a step is
+//     bounded by the step's timeout.
 //   - An application keeps the service version it started with.
 //   - Several nodes on one database share the work; River's row locking
-//     hands each job to one worker at a time.
+//     hands each job to one worker, and each timer is taken by one node.
+//   - Lock order: application, then task; application rows are locked FOR NO
+//     KEY UPDATE so that inserting timeline rows never waits on them.
 //
-// Owns: tables application, application_step; River job kind
-// "process.run_application"; routes /api/v1/applications...; outbox topics
-// process.application.submitted and process.application.decided.
+// Owns: tables application, application_step, task, task_attachment,
+// process_timer; River job kind "process.run_application"; routes
+// /api/v1/applications... and /api/v1/tasks...; outbox topics
+// process.application.{submitted,paused,decided,returned,corrected},
+// process.task.{opened,decided}, notify.message.requested,
+// notify.officer.escalation.
 //
-// May import: internal/pg, internal/apierr, internal/i18n, internal/web,
+// May import: internal/pg, internal/apierr, internal/audit, internal/identity,
+// internal/i18n, internal/web,
 // internal/clock, internal/iin, internal/refnum, internal/outbox,
 // internal/service, internal/servicedef, internal/registry, internal/document,
 // River.

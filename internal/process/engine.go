@@ -2,9 +2,7 @@ package process
 
 import (
 	"context"
-	"crypto/sha256"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,13 +16,11 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
-	"github.com/ortaq/ortaq/internal/apierr"
 	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/document"
 	"github.com/ortaq/ortaq/internal/iin"
 	"github.com/ortaq/ortaq/internal/outbox"
 	"github.com/ortaq/ortaq/internal/pg"
-	"github.com/ortaq/ortaq/internal/refnum"
 	"github.com/ortaq/ortaq/internal/registry"
 	"github.com/ortaq/ortaq/internal/service"
 	"github.com/ortaq/ortaq/internal/servicedef"
@@ -80,11 +76,25 @@ type Config struct {
 	// a rescue never repeats an effect. Must exceed JobTimeout. Default 30s.
 	RescueAfter time.Duration
 	// MaxAttempts is how often a failing step is tried before the application
-	// is marked failed for an operator. Default 10.
+	// is marked failed for an operator, unless the step sets its own.
+	// Default 10.
 	MaxAttempts int
-	Clock       clock.Clock // default clock.Real
-	Logger      *slog.Logger
-	Metrics     prometheus.Registerer // optional
+	// Calendar counts deadlines in working days; default: Monday to Friday
+	// with no holidays.
+	Calendar WorkingDays
+	// RetryBase is the first retry's delay; each further one doubles, up to
+	// an hour. Default 1s.
+	RetryBase time.Duration
+	// TimerInterval is how often a working node fires due timers. Default 1s.
+	TimerInterval time.Duration
+	Clock         clock.Clock // default clock.Real
+	Logger        *slog.Logger
+	Metrics       prometheus.Registerer // optional
+}
+
+// WorkingDays counts working days on the platform's calendar.
+type WorkingDays interface {
+	AddWorkingDays(ctx context.Context, t time.Time, n int) (time.Time, error)
 }
 
 // Engine runs applications.
@@ -97,6 +107,9 @@ type Engine struct {
 	docs     DocumentIssuer
 	log      *slog.Logger
 	metrics  metrics
+
+	stopTimers context.CancelFunc
+	timersDone chan struct{}
 }
 
 // New builds an engine; call Start to begin working.
@@ -113,8 +126,20 @@ func New(cfg Config, pool *pgxpool.Pool, services Services, people PersonReader,
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 10
 	}
+	if cfg.MaxAttempts > servicedef.MaxAttempts {
+		return nil, fmt.Errorf("process: MaxAttempts (%d) must not exceed %d", cfg.MaxAttempts, servicedef.MaxAttempts)
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
+	}
+	if cfg.Calendar == nil {
+		cfg.Calendar = weekdays{}
+	}
+	if cfg.RetryBase == 0 {
+		cfg.RetryBase = time.Second
+	}
+	if cfg.TimerInterval == 0 {
+		cfg.TimerInterval = time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -128,10 +153,12 @@ func New(cfg Config, pool *pgxpool.Pool, services Services, people PersonReader,
 		Workers:              workers,
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
-		MaxAttempts:          cfg.MaxAttempts,
-		Logger:               cfg.Logger.With("component", "river"),
-		FetchCooldown:        20 * time.Millisecond,
-		FetchPollInterval:    500 * time.Millisecond,
+		// Each step has its own limit (see runWorker.Work); River's is only
+		// the ceiling above every step's.
+		MaxAttempts:       servicedef.MaxAttempts + 1,
+		Logger:            cfg.Logger.With("component", "river"),
+		FetchCooldown:     20 * time.Millisecond,
+		FetchPollInterval: 500 * time.Millisecond,
 	}
 	if cfg.Workers > 0 {
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
@@ -149,7 +176,14 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.cfg.Workers == 0 {
 		return nil
 	}
-	return e.river.Start(ctx)
+	if err := e.river.Start(ctx); err != nil {
+		return err
+	}
+	timers, stop := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopTimers = stop
+	e.timersDone = make(chan struct{})
+	go e.fireTimersEvery(timers, e.cfg.TimerInterval)
+	return nil
 }
 
 // Stop lets running steps finish, then stops. Unfinished steps stay queued
@@ -157,6 +191,10 @@ func (e *Engine) Start(ctx context.Context) error {
 func (e *Engine) Stop(ctx context.Context) error {
 	if e.cfg.Workers == 0 {
 		return nil
+	}
+	if e.stopTimers != nil {
+		e.stopTimers()
+		<-e.timersDone
 	}
 	return e.river.Stop(ctx)
 }
@@ -174,158 +212,62 @@ type runWorker struct {
 	engine *Engine
 }
 
+// NextRetry backs off exponentially: RetryBase, twice that, four times...,
+// at most an hour.
+func (w *runWorker) NextRetry(job *river.Job[RunArgs]) time.Time {
+	delay := w.engine.cfg.RetryBase << min(job.Attempt-1, 20)
+	return time.Now().Add(min(delay, time.Hour))
+}
+
 func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
-	err := w.engine.run(ctx, job)
-	if err != nil && job.Attempt >= job.MaxAttempts {
-		w.engine.markFailed(ctx, job.Args.ApplicationID, job.Attempt, err)
+	var f flowRun
+	err := w.engine.run(ctx, job, &f)
+	if err == nil {
+		return nil
+	}
+	var cancel *river.JobCancelError
+	if errors.As(err, &cancel) {
+		w.engine.markFailed(ctx, job.Args.ApplicationID, f.failedStep(), job.Attempt, err)
+		return err
+	}
+	// The step that failed decides how often it may be tried.
+	limit := w.engine.cfg.MaxAttempts
+	if f.plan != nil && f.failedAt >= 0 && f.failedAt < len(f.plan.Steps) && f.plan.Steps[f.failedAt].Step.Attempts > 0 {
+		limit = f.plan.Steps[f.failedAt].Step.Attempts
+	}
+	w.engine.recordAttempt(ctx, job.Args.ApplicationID, f.failedStep(), job.Attempt, limit, err)
+	if job.Attempt >= limit {
+		w.engine.markFailed(ctx, job.Args.ApplicationID, f.failedStep(), job.Attempt, err)
+		return river.JobCancel(err)
 	}
 	return err
 }
 
 // Status of an application.
 const (
-	StatusSubmitted = "submitted"
+	StatusSubmitted = "submitted" // queued or being worked automatically
+	StatusInReview  = "in_review" // an officer's task is open
+	StatusReturned  = "returned"  // waiting for the citizen's correction
+	StatusWaiting   = "waiting"   // paused until a timer fires
 	StatusCompleted = "completed"
 	StatusRefused   = "refused"
-	StatusFailed    = "failed"
+	StatusFailed    = "failed" // a step gave up after its last attempt
+	StatusWithdrawn = "withdrawn"
+	StatusCancelled = "cancelled"
 )
 
-// SubmitRequest is a citizen's application.
-type SubmitRequest struct {
-	ServiceID string
-	// Inputs are the form's values as decoded JSON. Until sign-in exists the
-	// applicant is the person named by inputs.iin.
-	Inputs         map[string]any
-	IdempotencyKey string
-	RequestID      string
+// Final reports whether status ends an application.
+func Final(status string) bool {
+	switch status {
+	case StatusCompleted, StatusRefused, StatusFailed, StatusWithdrawn, StatusCancelled:
+		return true
+	}
+	return false
 }
 
-// Submit validates and stores an application and queues its work. replayed is
-// true when the idempotency key matched an earlier identical submission,
-// which is returned instead.
-func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application, replayed bool, err error) {
-	if req.ServiceID == "" {
-		return Application{}, false, apierr.New(apierr.Validation, apierr.FieldError{Path: "/service", Code: apierr.FieldRequired})
-	}
-	def, err := e.services.Current(ctx, req.ServiceID)
-	if errors.Is(err, service.ErrNotFound) {
-		return Application{}, false, apierr.New(apierr.ServiceNotFound)
-	}
-	if err != nil {
-		return Application{}, false, err
-	}
-	plan, err := e.services.Plan(ctx, def.ID, def.Version)
-	if err != nil {
-		return Application{}, false, err
-	}
-	if plan.HasReview() {
-		// Human review arrives with officers' task lists.
-		return Application{}, false, apierr.New(apierr.ServiceNotAccepting)
-	}
-	applicant, fields := checkInputs(plan, req.Inputs)
-	if len(fields) > 0 {
-		return Application{}, false, apierr.New(apierr.Validation, fields...)
-	}
-	inputs, err := json.Marshal(req.Inputs)
-	if err != nil {
-		return Application{}, false, err
-	}
-	hash := sha256.Sum256(append([]byte(def.ID+"\x00"), inputs...))
-	id, err := uuid.NewV7()
-	if err != nil {
-		return Application{}, false, err
-	}
-	now := e.cfg.Clock.Now()
-	err = pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO application (id, number, service_id, service_version, applicant_iin, inputs, status,
-				idempotency_key, request_hash, submitted_at)
-			VALUES ($1, $2, $3, $4, $5, $6, 'submitted', $7, $8, $9)
-			ON CONFLICT (applicant_iin, idempotency_key) DO NOTHING`,
-			id, refnum.New('A'), def.ID, def.Version, applicant.String(), inputs, req.IdempotencyKey, hash[:], now)
-		if err != nil {
-			return fmt.Errorf("insert application: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			var existing uuid.UUID
-			var existingHash []byte
-			err := tx.QueryRow(ctx, `SELECT id, request_hash FROM application WHERE applicant_iin = $1 AND idempotency_key = $2`,
-				applicant.String(), req.IdempotencyKey).Scan(&existing, &existingHash)
-			if err != nil {
-				return fmt.Errorf("find earlier submission: %w", err)
-			}
-			if string(existingHash) != string(hash[:]) {
-				return apierr.New(apierr.IdempotencyKeyReused)
-			}
-			id, replayed = existing, true
-			return nil
-		}
-		if err := addStep(ctx, tx, id, step{Name: "submitted", Actor: "citizen", Start: now, End: now, Outcome: "ok",
-			Detail: map[string]any{"request_id": req.RequestID}}); err != nil {
-			return err
-		}
-		if err := outbox.Emit(ctx, tx, now, "process.application.submitted", id.String(),
-			map[string]any{"application_id": id, "service_id": def.ID, "service_version": def.Version}); err != nil {
-			return err
-		}
-		if _, err := e.river.InsertTx(ctx, tx, RunArgs{ApplicationID: id}, nil); err != nil {
-			return fmt.Errorf("queue application: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return Application{}, false, err
-	}
-	if !replayed {
-		e.metrics.submitted.WithLabelValues(def.ID).Inc()
-	}
-	app, err = e.Get(ctx, id)
-	return app, replayed, err
-}
-
-// checkInputs names every wrong field: the applicant's IIN first (its
-// structure and check digit), then the form's schema.
-func checkInputs(plan *servicedef.Plan, inputs map[string]any) (iin.IIN, []apierr.FieldError) {
-	var fields []apierr.FieldError
-	var applicant iin.IIN
-	switch v := inputs["iin"].(type) {
-	case nil:
-		fields = append(fields, apierr.FieldError{Path: "/inputs/iin", Code: apierr.FieldIINEmpty})
-	case string:
-		n, err := iin.Parse(v)
-		if err != nil {
-			fields = append(fields, apierr.FieldError{Path: "/inputs/iin", Code: iinFieldCode(err)})
-		}
-		applicant = n
-	default:
-		fields = append(fields, apierr.FieldError{Path: "/inputs/iin", Code: apierr.FieldType})
-	}
-	var value any = inputs
-	if inputs == nil {
-		value = map[string]any{}
-	}
-	for _, ie := range plan.CheckInputs(value) {
-		if ie.Path == "/iin" {
-			continue // already named, more precisely
-		}
-		fields = append(fields, apierr.FieldError{Path: "/inputs" + ie.Path, Code: apierr.Code(ie.Code)})
-	}
-	return applicant, fields
-}
-
-func iinFieldCode(err error) apierr.Code {
-	var ie *iin.Error
-	if errors.As(err, &ie) {
-		switch code := apierr.Code(ie.Code); code {
-		case apierr.FieldIINEmpty, apierr.FieldIINLength, apierr.FieldIINDigits, apierr.FieldIINChecksum:
-			return code
-		}
-	}
-	return apierr.FieldFormat
-}
-
-// run executes an application's flow in one transaction.
-func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs]) error {
+// run works an application from its cursor to the next pause or the end, in
+// one transaction.
+func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs], f *flowRun) error {
 	// The service version is read before the transaction: a run must never
 	// wait for a second pooled connection while it holds one.
 	var serviceID string
@@ -359,14 +301,18 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs]) error {
 		status    string
 		submitted time.Time
 		inputs    map[string]any
+		cursor    int
+		data      map[string]any
+		document  *uuid.UUID
 	}
-	err = tx.QueryRow(ctx, `SELECT applicant_iin, status, submitted_at, inputs FROM application WHERE id = $1 FOR UPDATE`, job.Args.ApplicationID).
-		Scan(&app.applicant, &app.status, &app.submitted, &app.inputs)
+	err = tx.QueryRow(ctx, `SELECT applicant_iin, status, submitted_at, inputs, cursor, data, document_id FROM application WHERE id = $1 FOR NO KEY UPDATE`, job.Args.ApplicationID).
+		Scan(&app.applicant, &app.status, &app.submitted, &app.inputs, &app.cursor, &app.data, &app.document)
 	if err != nil {
 		return fmt.Errorf("lock application: %w", err)
 	}
 	if app.status != StatusSubmitted {
-		// Decided by an earlier run whose job completion was lost: nothing to redo.
+		// Paused, decided or withdrawn since this job was queued, or decided
+		// by an earlier run whose job completion was lost: nothing to do.
 		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
 			return err
 		}
@@ -376,25 +322,35 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs]) error {
 	if err != nil {
 		return river.JobCancel(fmt.Errorf("stored applicant IIN is invalid: %w", err))
 	}
-	f := &flowRun{e: e, tx: tx, id: job.Args.ApplicationID, def: def, plan: plan, applicant: applicant, attempt: job.Attempt}
-	outcome, err := f.run(ctx, app.inputs)
+	*f = flowRun{e: e, tx: tx, id: job.Args.ApplicationID, def: def, plan: plan, applicant: applicant, attempt: job.Attempt,
+		result: app.document, failedAt: stepPrepare}
+	out, err := f.run(ctx, app.inputs, app.cursor, app.data)
 	if err != nil {
 		return err
 	}
 	now := e.cfg.Clock.Now()
-	// The timeline and the decision go in one round trip.
 	b := &pgx.Batch{}
-	for _, s := range append(f.steps, step{Name: outcome.status, Actor: "system", Start: now, End: now, Outcome: "ok", Attempt: job.Attempt}) {
+	steps := f.steps
+	if Final(out.status) {
+		steps = append(steps, step{Name: out.status, Actor: "system", Start: now, End: now, Outcome: "ok", Attempt: job.Attempt})
+		b.Queue(`UPDATE application SET status = $2, refusal_code = $3, document_id = $4, decided_at = $5, updated_at = $5, cursor = -1 WHERE id = $1`,
+			job.Args.ApplicationID, out.status, out.refusal, f.result, now)
+	} else {
+		b.Queue(`UPDATE application SET status = $2, cursor = $3, data = $4, document_id = $5, updated_at = $6 WHERE id = $1`,
+			job.Args.ApplicationID, out.status, out.cursor, f.data, f.result, now)
+	}
+	for _, s := range steps {
 		queueStep(b, job.Args.ApplicationID, s)
 	}
-	b.Queue(`UPDATE application SET status = $2, refusal_code = $3, document_id = $4, decided_at = $5 WHERE id = $1`,
-		job.Args.ApplicationID, outcome.status, outcome.refusal, outcome.documentID, now)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("record timeline and decision: %w", err)
+		return fmt.Errorf("record timeline and state: %w", err)
 	}
-	if err := outbox.Emit(ctx, tx, now, "process.application.decided", job.Args.ApplicationID.String(), map[string]any{
-		"application_id": job.Args.ApplicationID, "service_id": def.ID, "status": outcome.status,
-		"refusal_code": outcome.refusal, "document_id": outcome.documentID,
+	if Final(out.status) {
+		if err := emitDecided(ctx, tx, now, job.Args.ApplicationID, def.ID, out.status, out.refusal, f.result); err != nil {
+			return err
+		}
+	} else if err := outbox.Emit(ctx, tx, now, "process.application.paused", job.Args.ApplicationID.String(), map[string]any{
+		"application_id": job.Args.ApplicationID, "service_id": def.ID, "status": out.status,
 	}); err != nil {
 		return err
 	}
@@ -402,26 +358,52 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs]) error {
 		return fmt.Errorf("complete job: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit decision: %w", err)
+		return fmt.Errorf("commit: %w", err)
 	}
-	e.metrics.decided.WithLabelValues(def.ID, outcome.status).Inc()
-	e.metrics.duration.WithLabelValues(def.ID).Observe(now.Sub(app.submitted).Seconds())
+	if Final(out.status) {
+		e.metrics.decided.WithLabelValues(def.ID, out.status).Inc()
+		e.metrics.duration.WithLabelValues(def.ID).Observe(now.Sub(app.submitted).Seconds())
+	}
 	return nil
 }
 
-// markFailed records that an application's flow gave up after its last
-// attempt, so that it shows as failed instead of waiting forever.
-func (e *Engine) markFailed(ctx context.Context, id uuid.UUID, attempt int, cause error) {
+func emitDecided(ctx context.Context, tx pgx.Tx, now time.Time, id uuid.UUID, serviceID, status string, refusal *string, documentID *uuid.UUID) error {
+	return outbox.Emit(ctx, tx, now, "process.application.decided", id.String(), map[string]any{
+		"application_id": id, "service_id": serviceID, "status": status,
+		"refusal_code": refusal, "document_id": documentID,
+	})
+}
+
+// recordAttempt writes a failed attempt into the timeline, in its own
+// transaction since the run's was rolled back: operators see every failure
+// with its error and attempt; citizens see only that a step is retried.
+func (e *Engine) recordAttempt(ctx context.Context, id uuid.UUID, stepName string, attempt, limit int, cause error) {
 	ctx = context.WithoutCancel(ctx)
 	now := e.cfg.Clock.Now()
 	err := pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE application SET status = 'failed', decided_at = $2 WHERE id = $1 AND status = 'submitted'`, id, now)
+		return addStep(ctx, tx, id, step{Name: stepName, Actor: "system", Start: now, End: now, Outcome: "error",
+			Attempt: attempt, Detail: map[string]any{"error": cause.Error(), "attempts_allowed": limit}})
+	})
+	if err != nil {
+		e.log.Error("could not record a failed attempt", "application_id", id, "error", err)
+	}
+	e.log.Warn("step failed", "application_id", id, "step", stepName, "attempt", attempt, "of", limit, "error", cause)
+}
+
+// markFailed records that an application's flow gave up after its last
+// attempt, so that it shows as failed for operators instead of waiting
+// forever.
+func (e *Engine) markFailed(ctx context.Context, id uuid.UUID, stepName string, attempt int, cause error) {
+	ctx = context.WithoutCancel(ctx)
+	now := e.cfg.Clock.Now()
+	err := pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE application SET status = 'failed', decided_at = $2, updated_at = $2 WHERE id = $1 AND status = 'submitted'`, id, now)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
 		// The cause is for operators; the citizen sees only "failed".
 		if err := addStep(ctx, tx, id, step{Name: StatusFailed, Actor: "system", Start: now, End: now, Outcome: "error",
-			Attempt: attempt, Detail: map[string]any{"error": cause.Error()}}); err != nil {
+			Attempt: attempt, Detail: map[string]any{"error": cause.Error(), "step": stepName}}); err != nil {
 			return err
 		}
 		return outbox.Emit(ctx, tx, now, "process.application.decided", id.String(), map[string]any{"application_id": id, "status": StatusFailed})
@@ -431,13 +413,7 @@ func (e *Engine) markFailed(ctx context.Context, id uuid.UUID, attempt int, caus
 		return
 	}
 	e.metrics.decided.WithLabelValues("", StatusFailed).Inc()
-	e.log.Error("application failed after its last attempt", "application_id", id, "attempt", attempt, "error", cause)
-}
-
-type decision struct {
-	status     string
-	refusal    *string
-	documentID *uuid.UUID
+	e.log.Error("application failed after its last attempt", "application_id", id, "step", stepName, "attempt", attempt, "error", cause)
 }
 
 type step struct {
@@ -478,6 +454,7 @@ type metrics struct {
 	submitted *prometheus.CounterVec
 	decided   *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+	escalated *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -493,9 +470,12 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Help:    "Time from submission to decision, by service (the 5-minute target is 300).",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 3600},
 		}, []string{"service"}),
+		escalated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ortaq_tasks_escalated_total", Help: "Officers' tasks escalated after their deadline, by agency.",
+		}, []string{"agency"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.submitted, m.decided, m.duration)
+		reg.MustRegister(m.submitted, m.decided, m.duration, m.escalated)
 	}
 	return m
 }

@@ -73,7 +73,7 @@ func variant(t testing.TB, id string, version int) []byte {
 
 func environment(ctx context.Context) (servicedef.Environment, error) {
 	return servicedef.Environment{
-		Agencies:   map[string][]string{"mia": {"migration-officer"}},
+		Agencies:   map[string][]string{"mia": {"migration-officer", "migration-supervisor"}},
 		Registries: map[string]servicedef.Registry{"population": servicedef.PopulationRegistry()},
 	}, nil
 }
@@ -94,10 +94,27 @@ func publish(t testing.TB, c *service.Catalogue, src []byte) {
 // setup gives a test its own database with one agency, one service and three
 // citizens, and an engine with workers (nodes > 1 starts more engines).
 func setup(t *testing.T, nodes int) (*bundle, []*process.Engine) {
+	return setupWith(t, nodes, options{})
+}
+
+// options vary the setup for a test.
+type options struct {
+	clock  clock.Clock
+	config func(*process.Config)
+	// docs wraps the document store the engines issue with.
+	docs func(process.DocumentIssuer) process.DocumentIssuer
+	// services are published besides the address certificate.
+	services [][]byte
+}
+
+func setupWith(t *testing.T, nodes int, o options) (*bundle, []*process.Engine) {
 	t.Helper()
 	ctx := context.Background()
 	db := pgtest.New(t)
-	clk := clock.Real{}
+	var clk clock.Clock = clock.Real{}
+	if o.clock != nil {
+		clk = o.clock
+	}
 	b := &bundle{
 		pool:     db.Pool,
 		services: newCatalogue(db.Pool),
@@ -112,6 +129,9 @@ func setup(t *testing.T, nodes int) (*bundle, []*process.Engine) {
 		t.Fatal(err)
 	}
 	publish(t, b.services, addressCertificate(t))
+	for _, src := range o.services {
+		publish(t, b.services, src)
+	}
 	birth := time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 	b.withAddress = mustIIN(t, birth, iin.SexMale, 9001)
 	b.withoutAddress = mustIIN(t, birth, iin.SexFemale, 9101)
@@ -126,8 +146,16 @@ func setup(t *testing.T, nodes int) (*bundle, []*process.Engine) {
 	}
 	var engines []*process.Engine
 	for i := 0; i < nodes; i++ {
-		e, err := process.New(process.Config{Workers: 4, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second,
-			Logger: slog.New(slog.DiscardHandler)}, db.Pool, b.services, b.people, b.docs)
+		cfg := process.Config{Workers: 4, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second,
+			Clock: clk, Logger: slog.New(slog.DiscardHandler)}
+		if o.config != nil {
+			o.config(&cfg)
+		}
+		var docs process.DocumentIssuer = b.docs
+		if o.docs != nil {
+			docs = o.docs(docs)
+		}
+		e, err := process.New(cfg, db.Pool, b.services, b.people, docs)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -18,7 +19,7 @@ import (
 )
 
 // flowRun is one run of a service's plan inside the application's
-// transaction.
+// transaction, from the application's cursor to the next pause or the end.
 type flowRun struct {
 	e         *Engine
 	tx        pgx.Tx
@@ -27,12 +28,49 @@ type flowRun struct {
 	plan      *servicedef.Plan
 	applicant iin.IIN
 	attempt   int
-	// steps are the timeline rows of this run, written with the decision.
+	// steps are the timeline rows of this run, written with the outcome.
 	steps []step
+	// data is what the data sources returned, kept with a paused
+	// application; result is the last document issued.
+	data   map[string]any
+	result *uuid.UUID
+	// failedAt is the step being worked (stepPrepare while reading data and
+	// deriving values): when the run fails, that step is the one retried.
+	failedAt int
+}
+
+// stepPrepare marks the reads and derivations before the first step.
+const stepPrepare = -1
+
+// outcome is where a run leaves an application: decided, or paused with
+// the step to go on from.
+type outcome struct {
+	status  string
+	refusal *string
+	cursor  int
+}
+
+// timelineName is the timeline's name of a step type.
+func timelineName(stepType string) string {
+	switch stepType {
+	case servicedef.StepIssue:
+		return "document.issue"
+	case servicedef.StepReview:
+		return "review.assigned"
+	}
+	return stepType
+}
+
+// failedStep names the step that failed, for the timeline.
+func (f *flowRun) failedStep() string {
+	if f.plan == nil || f.failedAt < 0 || f.failedAt >= len(f.plan.Steps) {
+		return "registry.read"
+	}
+	return timelineName(f.plan.Steps[f.failedAt].Step.Type)
 }
 
 // timed runs fn as a timeline step.
-func (f *flowRun) timed(_ context.Context, name string, fn func() (outcome string, detail map[string]any, err error)) error {
+func (f *flowRun) timed(name string, fn func() (outcome string, detail map[string]any, err error)) error {
 	start := f.e.cfg.Clock.Now()
 	outcome, detail, err := fn()
 	if err != nil {
@@ -43,89 +81,141 @@ func (f *flowRun) timed(_ context.Context, name string, fn func() (outcome strin
 	return nil
 }
 
-// run reads the plan's data, derives its values and walks its steps.
-func (f *flowRun) run(ctx context.Context, inputs map[string]any) (decision, error) {
+// stepTimeout bounds one try of step i (or of the data reads).
+func (f *flowRun) stepTimeout(i int) time.Duration {
+	if i >= 0 && f.plan.Steps[i].Step.Timeout != nil {
+		return f.plan.Steps[i].Step.Timeout.D
+	}
+	return f.e.cfg.JobTimeout
+}
+
+// run reads the plan's data (unless an earlier run did), derives its values
+// and walks its steps from cursor.
+func (f *flowRun) run(ctx context.Context, inputs map[string]any, cursor int, data map[string]any) (outcome, error) {
 	a := &servicedef.Activation{Inputs: f.plan.Normalize(inputs), Now: f.e.cfg.Clock.Now(), Data: map[string]any{}}
-	for _, d := range f.plan.Data {
-		if reads, err := d.Reads(a); err != nil {
-			return decision{}, err
-		} else if !reads {
-			continue
-		}
-		if err := f.timed(ctx, "registry.read", func() (string, map[string]any, error) {
-			return f.read(ctx, d, a)
-		}); err != nil {
-			return decision{}, err
+	f.failedAt = stepPrepare
+	if data != nil {
+		a.Data = data
+	} else {
+		readCtx, cancel := context.WithTimeout(ctx, f.stepTimeout(stepPrepare))
+		defer cancel()
+		for _, d := range f.plan.Data {
+			if reads, err := d.Reads(a); err != nil {
+				return outcome{}, err
+			} else if !reads {
+				continue
+			}
+			if err := f.timed("registry.read", func() (string, map[string]any, error) {
+				return f.read(readCtx, d, a)
+			}); err != nil {
+				return outcome{}, fmt.Errorf("read %s: %w", d.Source.Name, err)
+			}
 		}
 	}
+	f.data = a.Data
 	if err := f.plan.Derive(a); err != nil {
-		return decision{}, fmt.Errorf("derive: %w", err)
+		return outcome{}, fmt.Errorf("derive: %w", err)
 	}
-	var result *uuid.UUID
-	for i, steps := 0, 0; i >= 0 && i < len(f.plan.Steps); i = f.plan.Steps[i].Next {
-		if steps++; steps > 1000 {
-			return decision{}, fmt.Errorf("service %s v%d loops", f.def.ID, f.def.Version)
+	for i, n := cursor, 0; i >= 0 && i < len(f.plan.Steps); i = f.plan.Steps[i].Next {
+		if n++; n > servicedef.MaxStepsPerRun {
+			return outcome{}, fmt.Errorf("service %s v%d loops", f.def.ID, f.def.Version)
 		}
+		f.failedAt = i
 		runs, err := f.plan.Runs(i, a)
 		if err != nil {
-			return decision{}, err
+			return outcome{}, err
 		}
 		if !runs {
 			continue
 		}
-		s := f.plan.Steps[i].Step
-		switch s.Type {
-		case servicedef.StepDecide:
-			var refusal string
-			if err := f.timed(ctx, "decide", func() (string, map[string]any, error) {
-				var err error
-				refusal, err = f.plan.Decide(a)
-				if err != nil {
-					return "", nil, err
-				}
-				if refusal != "" {
-					return "refuse", map[string]any{"refusal": refusal, "step": s.ID}, nil
-				}
-				return "eligible", map[string]any{"step": s.ID}, nil
-			}); err != nil {
-				return decision{}, err
-			}
-			if refusal != "" {
-				return decision{status: StatusRefused, refusal: &refusal}, nil
-			}
-		case servicedef.StepIssue:
-			var doc document.Document
-			if err := f.timed(ctx, "document.issue", func() (string, map[string]any, error) {
-				var err error
-				doc, err = f.issue(ctx, i, a)
-				if err != nil {
-					return "", nil, err
-				}
-				return "ok", map[string]any{"document_id": doc.ID, "number": doc.Number, "step": s.ID}, nil
-			}); err != nil {
-				return decision{}, err
-			}
-			// The last issued document is the application's result.
-			result = &doc.ID
-		case servicedef.StepNotify:
-			if err := f.timed(ctx, "notify", func() (string, map[string]any, error) {
-				// Delivery belongs to the notification outbox's consumers.
-				err := outbox.Emit(ctx, f.tx, f.e.cfg.Clock.Now(), "notify.message.requested", f.id.String(), map[string]any{
-					"application_id": f.id, "to_iin": f.applicant.String(), "message": s.Message.Text,
-				})
-				return "queued", map[string]any{"step": s.ID}, err
-			}); err != nil {
-				return decision{}, err
-			}
-		default:
-			// Submit refuses services with steps the engine cannot run yet.
-			return decision{}, fmt.Errorf("step %s: type %s is not supported by this engine", s.ID, s.Type)
+		stepCtx, cancel := context.WithTimeout(ctx, f.stepTimeout(i))
+		out, paused, err := f.step(stepCtx, i, a)
+		cancel()
+		if err != nil {
+			return outcome{}, fmt.Errorf("step %s: %w", f.plan.Steps[i].Step.ID, err)
+		}
+		if paused {
+			return out, nil
 		}
 	}
-	if result == nil {
-		return decision{}, fmt.Errorf("service %s v%d completed without issuing a document", f.def.ID, f.def.Version)
+	if f.result == nil {
+		return outcome{}, fmt.Errorf("service %s v%d completed without issuing a document", f.def.ID, f.def.Version)
 	}
-	return decision{status: StatusCompleted, documentID: result}, nil
+	return outcome{status: StatusCompleted}, nil
+}
+
+// step works step i. paused is true when the flow stops here: decided
+// (refused) or waiting for someone or something.
+func (f *flowRun) step(ctx context.Context, i int, a *servicedef.Activation) (out outcome, paused bool, err error) {
+	s := f.plan.Steps[i].Step
+	switch s.Type {
+	case servicedef.StepDecide:
+		var refusal string
+		err := f.timed("decide", func() (string, map[string]any, error) {
+			var err error
+			refusal, err = f.plan.Decide(a)
+			if err != nil {
+				return "", nil, err
+			}
+			if refusal != "" {
+				return "refuse", map[string]any{"refusal": refusal, "step": s.ID}, nil
+			}
+			return "eligible", map[string]any{"step": s.ID}, nil
+		})
+		if err != nil || refusal == "" {
+			return outcome{}, false, err
+		}
+		return outcome{status: StatusRefused, refusal: &refusal}, true, nil
+	case servicedef.StepReview:
+		err := f.timed("review.assigned", func() (string, map[string]any, error) {
+			t, err := f.e.openTask(ctx, f.tx, f.id, i, s, f.def.OwnerAgency)
+			if err != nil {
+				return "", nil, err
+			}
+			return "open", map[string]any{"step": s.ID, "task_id": t.ID, "role": s.Role, "due_at": t.DueAt}, nil
+		})
+		return outcome{status: StatusInReview, cursor: i}, err == nil, err
+	case servicedef.StepWait:
+		var due time.Time
+		if s.Until != nil {
+			v, err := f.plan.Steps[i].Until.Eval(a)
+			if err != nil {
+				return outcome{}, false, err
+			}
+			due, _ = v.(time.Time)
+		} else {
+			due = a.Now.Add(s.After.D)
+		}
+		if !due.After(f.e.cfg.Clock.Now()) {
+			return outcome{}, false, f.timed("wait", func() (string, map[string]any, error) {
+				return "passed", map[string]any{"step": s.ID, "until": due}, nil
+			})
+		}
+		err := f.timed("wait", func() (string, map[string]any, error) {
+			_, err := f.tx.Exec(ctx, `INSERT INTO process_timer (application_id, kind, due_at) VALUES ($1, 'resume', $2)`, f.id, due)
+			return "waiting", map[string]any{"step": s.ID, "until": due}, err
+		})
+		return outcome{status: StatusWaiting, cursor: f.plan.Steps[i].Next}, err == nil, err
+	case servicedef.StepIssue:
+		return outcome{}, false, f.timed("document.issue", func() (string, map[string]any, error) {
+			doc, err := f.issue(ctx, i, a)
+			if err != nil {
+				return "", nil, err
+			}
+			// The last issued document is the application's result.
+			f.result = &doc.ID
+			return "ok", map[string]any{"document_id": doc.ID, "number": doc.Number, "step": s.ID}, nil
+		})
+	case servicedef.StepNotify:
+		return outcome{}, false, f.timed("notify", func() (string, map[string]any, error) {
+			// Delivery belongs to the notification outbox's consumers.
+			err := outbox.Emit(ctx, f.tx, f.e.cfg.Clock.Now(), "notify.message.requested", f.id.String(), map[string]any{
+				"application_id": f.id, "step": s.ID, "to_iin": f.applicant.String(), "message": s.Message.Text,
+			})
+			return "queued", map[string]any{"step": s.ID}, err
+		})
+	}
+	return outcome{}, false, fmt.Errorf("type %s is not supported by this engine", s.Type)
 }
 
 // read performs one data source's read, audited, into a.Data.

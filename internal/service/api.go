@@ -51,14 +51,8 @@ func (c *Catalogue) Summarise(ctx context.Context, d Definition, names AgencyNam
 	if err != nil {
 		return Summary{}, fmt.Errorf("owner of %s: %w", d.ID, err)
 	}
-	accepting := false
-	if d.Flow == FlowPlan {
-		plan, err := c.Plan(ctx, d.ID, d.Version)
-		if err != nil {
-			return Summary{}, err
-		}
-		accepting = !plan.HasReview()
-	}
+	// Every compiled service runs on the engine, review steps included.
+	accepting := d.Flow == FlowPlan
 	return Summary{
 		ID: d.ID, Version: d.Version,
 		Title: d.Title.In(lang), Description: d.Description.In(lang), Result: d.Result.In(lang),

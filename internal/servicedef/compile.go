@@ -73,6 +73,7 @@ type PlanStep struct {
 	When     *PlanExpr
 	Next     int
 	Document []PlanExpr
+	Until    *PlanExpr // wait steps with until:
 }
 
 var (
@@ -480,6 +481,10 @@ func (c *compiler) checkRules() {
 
 var decisionsAllowed = []string{"approve", "refuse", "return"}
 
+// MaxAttempts bounds a step's attempts: with exponential backoff the last
+// one comes about a day after the first.
+const MaxAttempts = 20
+
 func (c *compiler) checkSteps(roles []string) {
 	steps := c.file.Steps
 	if len(steps) == 0 {
@@ -536,6 +541,17 @@ func (c *compiler) checkSteps(roles []string) {
 					c.problem(s.Keys.at("decisions", s.At), "step.decision", "decision %q is not one of %s", d, strings.Join(decisionsAllowed, ", "))
 				}
 			}
+			if slices.Contains(s.Decisions, "refuse") && len(s.Refusals) == 0 {
+				c.problem(s.At, "field.required", "review step %q allows refuse: list the refusals the officer may give (codes of texts.refusals)", s.ID)
+			}
+			for _, r := range s.Refusals {
+				if _, ok := c.file.Texts.Refusals[r]; !ok {
+					c.problem(s.Keys.at("refusals", s.At), "ref.unknown_refusal", "review step %q offers refusal %q, which texts.refusals does not define", s.ID, r)
+				}
+			}
+			if s.EscalateTo != "" && !slices.Contains(roles, s.EscalateTo) {
+				c.problem(s.Keys.at("escalateTo", s.At), "ref.unknown_role", "role %q is not a role of agency %q (roles: %s)", s.EscalateTo, c.file.Owner, strings.Join(roles, ", "))
+			}
 		case StepIssue:
 			if s.Document == nil || s.Document.Kind == "" || len(s.Document.Fields) == 0 {
 				c.problem(s.At, "field.required", "issue step %q needs document.kind and document.fields", s.ID)
@@ -555,6 +571,17 @@ func (c *compiler) checkSteps(roles []string) {
 				}
 				c.text(s.Document.Labels[name], "the label of document field "+name, s.Document.At)
 			}
+		case StepWait:
+			switch {
+			case (s.Until == nil) == (s.After == nil):
+				c.problem(s.At, "field.required", "wait step %q needs either until (a CEL timestamp) or after (an ISO 8601 duration)", s.ID)
+			case s.Until != nil:
+				if pe, ok := c.compile(env, "steps."+s.ID+".until", *s.Until, types.TimestampType, s.At); ok {
+					ps.Until = &pe
+				}
+			case s.After.D <= 0:
+				c.problem(s.Keys.at("after", s.At), "field.range", "wait step %q: after must be longer than zero", s.ID)
+			}
 		case StepNotify:
 			if s.Message == nil {
 				c.problem(s.At, "field.required", "notify step %q needs a message in kk, ru and en", s.ID)
@@ -562,7 +589,19 @@ func (c *compiler) checkSteps(roles []string) {
 				c.text(*s.Message, "the message of step "+s.ID, s.At)
 			}
 		default:
-			c.problem(s.Keys.at("type", s.At), "step.type", "step type %q is not one of decide, review, issue, notify", s.Type)
+			c.problem(s.Keys.at("type", s.At), "step.type", "step type %q is not one of decide, review, issue, notify, wait", s.Type)
+		}
+		if s.Type != StepReview && (s.Role != "" || s.Deadline != nil || len(s.Decisions) > 0 || s.EscalateTo != "" || len(s.Refusals) > 0) {
+			c.problem(s.At, "step.field", "step %q: role, deadline, decisions, escalateTo and refusals belong to review steps", s.ID)
+		}
+		if s.Type != StepWait && (s.Until != nil || s.After != nil) {
+			c.problem(s.At, "step.field", "step %q: until and after belong to wait steps", s.ID)
+		}
+		if s.Attempts < 0 || s.Attempts > MaxAttempts {
+			c.problem(s.Keys.at("attempts", s.At), "field.range", "step %q: attempts must be between 1 and %d", s.ID, MaxAttempts)
+		}
+		if s.Timeout != nil && (s.Timeout.D < time.Second || s.Timeout.D > 10*time.Minute) {
+			c.problem(s.Keys.at("timeout", s.At), "field.range", "step %q: timeout must be between PT1S and PT10M", s.ID)
 		}
 		c.plan.Steps = append(c.plan.Steps, ps)
 	}
@@ -632,9 +671,9 @@ func (c *compiler) checkTests() {
 			}
 		}
 		switch tc.Expect.Outcome {
-		case "completed", "refused":
+		case "completed", "refused", "returned":
 		default:
-			c.problem(tc.Expect.Keys.at("outcome", tc.Expect.At), "test.outcome", "test %q: expect.outcome must be completed or refused, found %q", tc.Name, tc.Expect.Outcome)
+			c.problem(tc.Expect.Keys.at("outcome", tc.Expect.At), "test.outcome", "test %q: expect.outcome must be completed, refused or returned, found %q", tc.Name, tc.Expect.Outcome)
 		}
 		if tc.Expect.Refusal != "" {
 			if _, ok := c.file.Texts.Refusals[tc.Expect.Refusal]; !ok {
@@ -646,12 +685,14 @@ func (c *compiler) checkTests() {
 				c.problem(tc.Expect.At, "ref.unknown_field", "test %q expects document field %q, which no issue step produces", tc.Name, name)
 			}
 		}
-		for step, decision := range tc.Decisions {
-			if !slices.ContainsFunc(c.file.Steps, func(s Step) bool { return s.ID == step && s.Type == StepReview }) {
+		for _, step := range sortedKeys(tc.Decisions) {
+			i := slices.IndexFunc(c.file.Steps, func(s Step) bool { return s.ID == step && s.Type == StepReview })
+			if i < 0 {
 				c.problem(tc.At, "ref.unknown_step", "test %q decides step %q, which is not a review step", tc.Name, step)
+				continue
 			}
-			if !slices.Contains(decisionsAllowed, decision) {
-				c.problem(tc.At, "step.decision", "test %q: decision %q is not one of %s", tc.Name, decision, strings.Join(decisionsAllowed, ", "))
+			if _, _, err := c.file.Steps[i].ParseDecision(tc.Decisions[step]); err != nil {
+				c.problem(tc.At, "step.decision", "test %q: %v", tc.Name, err)
 			}
 		}
 	}
@@ -696,6 +737,18 @@ func (p *Plan) Describe() string {
 		switch s.Step.Type {
 		case StepReview:
 			fmt.Fprintf(&b, " by %s within %s, decisions %v", s.Step.Role, s.Step.Deadline.D, s.Step.Decisions)
+			if len(s.Step.Refusals) > 0 {
+				fmt.Fprintf(&b, ", refusals %v", s.Step.Refusals)
+			}
+			if s.Step.EscalateTo != "" {
+				fmt.Fprintf(&b, ", escalate to %s", s.Step.EscalateTo)
+			}
+		case StepWait:
+			if s.Until != nil {
+				fmt.Fprintf(&b, " until %s", strings.TrimSpace(s.Until.Src.Src))
+			} else {
+				fmt.Fprintf(&b, " for %s", s.Step.After.D)
+			}
 		case StepIssue:
 			fmt.Fprintf(&b, " %s {", s.Step.Document.Kind)
 			for i, d := range s.Document {

@@ -71,13 +71,3 @@ func pointer(loc []string) string {
 	}
 	return "/" + strings.Join(escaped, "/")
 }
-
-// HasReview reports whether any step needs a human decision.
-func (p *Plan) HasReview() bool {
-	for _, s := range p.Steps {
-		if s.Step.Type == StepReview {
-			return true
-		}
-	}
-	return false
-}

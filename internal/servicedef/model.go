@@ -1,8 +1,11 @@
 package servicedef
 
 import (
+	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -104,6 +107,7 @@ const (
 	StepReview = "review" // a human decision by an agency role
 	StepIssue  = "issue"  // issue the signed result document
 	StepNotify = "notify" // tell the applicant
+	StepWait   = "wait"   // pause until a time or for a while
 )
 
 // Step is one step of the process. Steps run in order unless one names its
@@ -115,14 +119,55 @@ type Step struct {
 	Type string `yaml:"type"`
 	When *Expr  `yaml:"when"`
 	Next string `yaml:"next"`
-	// review
-	Role      string    `yaml:"role"`
-	Deadline  *Duration `yaml:"deadline"`
-	Decisions []string  `yaml:"decisions"`
+	// Attempts is how often an automatic step is tried before the
+	// application stops as failed for an operator; Timeout bounds one try.
+	// Both default to the engine's settings.
+	Attempts int       `yaml:"attempts"`
+	Timeout  *Duration `yaml:"timeout"`
+	// review. A deadline in whole days counts working days of the platform's
+	// calendar; one with hours or minutes counts clock time. When it passes,
+	// the task goes to EscalateTo (or stays with Role) and the supervisors
+	// are told.
+	Role       string    `yaml:"role"`
+	Deadline   *Duration `yaml:"deadline"`
+	Decisions  []string  `yaml:"decisions"`
+	EscalateTo string    `yaml:"escalateTo"`
+	// Refusals are the codes of texts.refusals an officer may give when
+	// refusing.
+	Refusals []string `yaml:"refusals"`
+	// wait: until a time (a CEL timestamp) or for a duration.
+	Until *Expr     `yaml:"until"`
+	After *Duration `yaml:"after"`
 	// issue
 	Document *DocumentSpec `yaml:"document"`
 	// notify
 	Message *Text `yaml:"message"`
+}
+
+// ParseDecision reads an officer's decision on review step s as written in
+// a test case or sent by the API: approve, return, refuse or
+// refuse:<refusal>. A bare refuse takes the step's only refusal.
+func (s Step) ParseDecision(v string) (decision, refusal string, err error) {
+	decision, refusal, _ = strings.Cut(v, ":")
+	if !slices.Contains(s.Decisions, decision) {
+		return "", "", fmt.Errorf("step %q allows the decisions %s, not %q", s.ID, strings.Join(s.Decisions, ", "), decision)
+	}
+	if decision != "refuse" {
+		if refusal != "" {
+			return "", "", fmt.Errorf("step %q: only refuse takes a refusal, not %s", s.ID, decision)
+		}
+		return decision, "", nil
+	}
+	if refusal == "" {
+		if len(s.Refusals) != 1 {
+			return "", "", fmt.Errorf("step %q: name the refusal, one of %s (refuse:<refusal>)", s.ID, strings.Join(s.Refusals, ", "))
+		}
+		return decision, s.Refusals[0], nil
+	}
+	if !slices.Contains(s.Refusals, refusal) {
+		return "", "", fmt.Errorf("step %q offers the refusals %s, not %q", s.ID, strings.Join(s.Refusals, ", "), refusal)
+	}
+	return decision, refusal, nil
 }
 
 // DocumentSpec is the result document: its kind and fields, each a CEL
@@ -212,6 +257,9 @@ func (e *Expr) decodeNode(d *decoder, n *yaml.Node) {
 type Duration struct {
 	D  time.Duration
 	At Pos
+	// Days is set when the duration is whole days only (P3D): a deadline
+	// then counts working days.
+	Days int
 }
 
 var isoDuration = regexp.MustCompile(`^P(?:(\d{1,4})D)?(?:T(?:(\d{1,5})H)?(?:(\d{1,6})M)?(?:(\d{1,7})S)?)?$`)
@@ -226,6 +274,9 @@ func (du *Duration) decodeNode(d *decoder, n *yaml.Node) {
 	if m == nil || s == "P" || s == "PT" {
 		d.problem(posOf(n), "duration.invalid", "%q is not an ISO 8601 duration such as PT5M, PT1H30M or P3D", s)
 		return
+	}
+	if m[1] != "" && m[2] == "" && m[3] == "" && m[4] == "" {
+		du.Days, _ = strconv.Atoi(m[1])
 	}
 	units := []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second}
 	for i, u := range units {

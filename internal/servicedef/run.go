@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 )
 
@@ -11,7 +12,7 @@ import (
 type TestResult struct {
 	Name     string
 	Passed   bool
-	Outcome  string // what happened: completed or refused
+	Outcome  string // what happened: completed, refused or returned
 	Refusal  string
 	Problems []string
 	// Simulated is true when the case ran through the plan in memory rather
@@ -19,8 +20,8 @@ type TestResult struct {
 	Simulated bool
 }
 
-// maxStepsPerRun stops a plan that loops through review steps forever.
-const maxStepsPerRun = 1000
+// MaxStepsPerRun stops a plan that loops through review steps forever.
+const MaxStepsPerRun = 1000
 
 // RunTests runs the declared test cases by evaluating the plan: data comes
 // from each case's registry fixtures, review steps take the case's decisions.
@@ -91,8 +92,8 @@ func (p *Plan) simulate(tc TestCase, now time.Time) (outcome, refusal string, do
 	doc = map[string]any{}
 	steps := 0
 	for i := 0; i >= 0 && i < len(p.Steps); {
-		if steps++; steps > maxStepsPerRun {
-			return "", "", nil, fmt.Errorf("more than %d steps: the process loops", maxStepsPerRun)
+		if steps++; steps > MaxStepsPerRun {
+			return "", "", nil, fmt.Errorf("more than %d steps: the process loops", MaxStepsPerRun)
 		}
 		s := p.Steps[i]
 		runs, err := p.Runs(i, a)
@@ -106,14 +107,19 @@ func (p *Plan) simulate(tc TestCase, now time.Time) (outcome, refusal string, do
 					return "refused", refusal, doc, err
 				}
 			case StepReview:
-				switch tc.Decisions[s.Step.ID] {
-				case "approve":
+				given, ok := tc.Decisions[s.Step.ID]
+				if !ok {
+					return "", "", nil, fmt.Errorf("step %q needs an officer's decision: add decisions: {%s: %s}", s.Step.ID, s.Step.ID, strings.Join(s.Step.Decisions, "|"))
+				}
+				decision, refusal, err := s.Step.ParseDecision(given)
+				if err != nil {
+					return "", "", nil, err
+				}
+				switch decision {
 				case "refuse":
-					return "refused", "", doc, nil
-				case "":
-					return "", "", nil, fmt.Errorf("step %q needs an officer's decision: add decisions: {%s: approve|refuse}", s.Step.ID, s.Step.ID)
-				default:
-					return "", "", nil, fmt.Errorf("decision %q for step %q cannot be simulated", tc.Decisions[s.Step.ID], s.Step.ID)
+					return "refused", refusal, doc, nil
+				case "return":
+					return "returned", "", doc, nil
 				}
 			case StepIssue:
 				fields, err := p.Document(i, a)

@@ -2,11 +2,12 @@
 // through the real platform: a private PostgreSQL cluster, a fresh database
 // per case with the case's registry fixtures, the definition published, the
 // application submitted to the engine and worked by it, and the outcome,
-// refusal and document compared with the expectation. Services with review
-// steps are simulated in memory until officers' task lists exist.
+// refusal and document compared with the expectation. Review steps are
+// decided through the engine's officer actions with the case's decisions;
+// wait steps jump the case's clock to their timer.
 //
 // May import: internal/app, internal/demo, internal/pg, internal/registry,
-// internal/process, internal/servicedef, internal/clock.
+// internal/process, internal/servicedef, internal/clock, internal/identity.
 package servicetest
 
 import (
@@ -15,13 +16,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ortaq/ortaq/internal/app"
 	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/demo"
+	"github.com/ortaq/ortaq/internal/identity"
 	"github.com/ortaq/ortaq/internal/pg"
 	"github.com/ortaq/ortaq/internal/process"
 	"github.com/ortaq/ortaq/internal/registry"
@@ -79,17 +84,10 @@ func (r *Runner) Close() {
 
 // Run runs every test case of a compiled definition.
 func (r *Runner) Run(ctx context.Context, src []byte, plan *servicedef.Plan) []servicedef.TestResult {
-	if plan.HasReview() {
-		results := plan.RunTests(time.Now())
-		for i := range results {
-			results[i].Simulated = true
-		}
-		return results
-	}
 	var results []servicedef.TestResult
 	for _, tc := range plan.File.Tests {
 		res := servicedef.TestResult{Name: tc.Name}
-		outcome, refusal, doc, err := r.runCase(ctx, src, plan.File.ID, tc)
+		outcome, refusal, doc, err := r.runCase(ctx, src, plan, tc)
 		if err != nil {
 			res.Problems = []string{err.Error()}
 		} else {
@@ -102,7 +100,8 @@ func (r *Runner) Run(ctx context.Context, src []byte, plan *servicedef.Plan) []s
 	return results
 }
 
-func (r *Runner) runCase(ctx context.Context, src []byte, serviceID string, tc servicedef.TestCase) (outcome, refusal string, doc map[string]any, err error) {
+func (r *Runner) runCase(ctx context.Context, src []byte, plan *servicedef.Plan, tc servicedef.TestCase) (outcome, refusal string, doc map[string]any, err error) {
+	serviceID := plan.File.ID
 	r.n++
 	name := fmt.Sprintf("case_%d", r.n)
 	admin, err := pgx.Connect(ctx, r.cluster.ConnString("postgres"))
@@ -119,8 +118,8 @@ func (r *Runner) runCase(ctx context.Context, src []byte, serviceID string, tc s
 		return "", "", nil, err
 	}
 	defer pool.Close()
-	p, err := app.Build(app.Config{Workers: 2, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second,
-		Clock: clock.NewFake(tc.Clock(time.Now()))}, pool, r.log)
+	clk := clock.NewFake(tc.Clock(time.Now()))
+	p, err := app.Build(app.Config{Workers: 2, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second, Clock: clk}, pool, r.log)
 	if err != nil {
 		return "", "", nil, err
 	}
@@ -155,14 +154,35 @@ func (r *Runner) runCase(ctx context.Context, src []byte, serviceID string, tc s
 		return "", "", nil, fmt.Errorf("submit: %w", err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for app.Status == process.StatusSubmitted {
+	decided := map[string]bool{}
+	for !process.Final(app.Status) && app.Status != process.StatusReturned {
 		if time.Now().After(deadline) {
-			return "", "", nil, fmt.Errorf("not decided within 30 s")
+			return "", "", nil, fmt.Errorf("not decided within 30 s (status %s)", app.Status)
+		}
+		switch app.Status {
+		case process.StatusInReview:
+			if err := r.decide(ctx, p, app.ID, plan, tc, decided); err != nil {
+				return "", "", nil, err
+			}
+		case process.StatusWaiting:
+			// The case's clock jumps to the timer instead of sleeping.
+			in, err := p.Engine.Inspect(ctx, app.ID)
+			if err != nil {
+				return "", "", nil, err
+			}
+			for _, t := range in.Timers {
+				if d := t.DueAt.Sub(clk.Now()); d > 0 {
+					clk.Advance(d)
+				}
+			}
+			if _, err := p.Engine.FireTimers(ctx); err != nil {
+				return "", "", nil, err
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return "", "", nil, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 		if app, err = p.Engine.Get(ctx, app.ID); err != nil {
 			return "", "", nil, err
@@ -183,6 +203,38 @@ func (r *Runner) runCase(ctx context.Context, src []byte, serviceID string, tc s
 		}
 	}
 	return app.Status, app.RefusalCode, doc, nil
+}
+
+// decide works the application's open task as an officer of the task's
+// agency and role would, with the decision the case declares.
+func (r *Runner) decide(ctx context.Context, p *app.Platform, id uuid.UUID, plan *servicedef.Plan, tc servicedef.TestCase, decided map[string]bool) error {
+	in, err := p.Engine.Inspect(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, t := range in.Tasks {
+		if t.Status != process.TaskOpen {
+			continue
+		}
+		given, ok := tc.Decisions[t.StepID]
+		if !ok {
+			return fmt.Errorf("step %q needs an officer's decision: add decisions: {%s: ...}", t.StepID, t.StepID)
+		}
+		if decided[t.StepID] {
+			return fmt.Errorf("step %q came up for review twice", t.StepID)
+		}
+		decided[t.StepID] = true
+		officer := identity.Principal{Kind: identity.Officer, Subject: "servicetest", Agency: t.Agency, Roles: []string{t.Role}}
+		if _, err := p.Engine.Claim(ctx, officer, t.ID, ""); err != nil {
+			return fmt.Errorf("claim the task of step %q: %w", t.StepID, err)
+		}
+		decision, refusal, _ := strings.Cut(given, ":")
+		if _, err := p.Engine.Decide(ctx, officer, t.ID, process.DecideRequest{Decision: decision, Refusal: refusal,
+			Comment: "servicetest: " + tc.Name}); err != nil {
+			return fmt.Errorf("decide step %q: %w", t.StepID, err)
+		}
+	}
+	return nil
 }
 
 // fixtures turns a case's population records into registry persons.

@@ -97,10 +97,16 @@ const MaxBodyBytes = 1 << 20
 // type must be JSON, unknown fields are refused, and every problem comes back
 // as a public error naming the field.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return DecodeJSONLimit(w, r, v, MaxBodyBytes)
+}
+
+// DecodeJSONLimit is DecodeJSON for bodies up to limit bytes, for the few
+// requests that carry files.
+func DecodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return apierr.New(apierr.UnsupportedMedia)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)

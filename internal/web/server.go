@@ -7,7 +7,8 @@
 // Owns: /healthz, /readyz, /metrics and the 404/405 answers.
 //
 // May import: internal/apierr, internal/i18n, the standard library, the
-// Prometheus client. It knows no capability: capabilities hand it routes.
+// Prometheus client. It knows no capability: capabilities hand it routes
+// and middlewares ([Server.Use]).
 package web
 
 import (
@@ -53,9 +54,10 @@ type Server struct {
 	cop      *http.CrossOriginProtection
 	timeout  time.Duration
 
-	mu     sync.Mutex
-	checks map[string]ReadyCheck
-	routes []string
+	mu          sync.Mutex
+	checks      map[string]ReadyCheck
+	routes      []string
+	middlewares []func(http.Handler) http.Handler
 }
 
 // New builds a server with its built-in routes.
@@ -118,6 +120,17 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, h)
 }
 
+// Use wraps every route in mw, inside the server's own layers: a middleware
+// sees the request id, its answers are logged, measured and get the security
+// headers, and cross-origin requests are refused before it runs. The first
+// middleware installed runs first. Install them before calling Handler or
+// Serve. A middleware answers errors with [Fail].
+func (s *Server) Use(mw func(http.Handler) http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.middlewares = append(s.middlewares, mw)
+}
+
 // HandleFunc mounts a handler that may fail.
 func (s *Server) HandleFunc(pattern string, h HandlerFunc) { s.Handle(pattern, s.Func(h)) }
 
@@ -167,7 +180,13 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 
 // Handler is the whole server as an http.Handler, middleware included.
 func (s *Server) Handler() http.Handler {
-	return s.withRequestID(s.recoverPanics(s.observe(s.secure(s.cop.Handler(http.HandlerFunc(s.route))))))
+	var h http.Handler = http.HandlerFunc(s.route)
+	s.mu.Lock()
+	for i := len(s.middlewares) - 1; i >= 0; i-- {
+		h = s.middlewares[i](h)
+	}
+	s.mu.Unlock()
+	return s.withRequestID(s.recoverPanics(s.observe(s.secure(s.cop.Handler(h)))))
 }
 
 // route dispatches to the mux, answering unmatched requests in our format.
@@ -256,12 +275,36 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-type requestIDKey struct{}
+// requestState is what the server's layers share about one request.
+type requestState struct {
+	id     string
+	server *Server
+}
+
+type requestStateKey struct{}
+
+func stateOf(ctx context.Context) *requestState {
+	st, _ := ctx.Value(requestStateKey{}).(*requestState)
+	return st
+}
 
 // RequestID returns the request id carried by ctx, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if st := stateOf(ctx); st != nil {
+		return st.id
+	}
+	return ""
+}
+
+// Fail answers r with err in the JSON error format, as the server serving r
+// renders handlers' errors (internal causes logged, never sent). It is for
+// middlewares installed with [Server.Use], which have no server at hand.
+func Fail(w http.ResponseWriter, r *http.Request, err error) {
+	s := &Server{log: slog.Default()}
+	if st := stateOf(r.Context()); st != nil && st.server != nil {
+		s = st.server
+	}
+	s.WriteError(w, r, err)
 }
 
 func (s *Server) withRequestID(next http.Handler) http.Handler {
@@ -271,7 +314,8 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		st := &requestState{id: id, server: s}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestStateKey{}, st)))
 	})
 }
 
@@ -318,13 +362,15 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// The route is looked up here, not read from r.Pattern afterwards:
+		// a middleware may copy the request, and may answer before routing.
+		_, route := s.mux.Handler(r)
 		rec := &recorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
 		took := time.Since(start)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
 		}

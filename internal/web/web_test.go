@@ -193,3 +193,74 @@ func TestMetricsServed(t *testing.T) {
 		t.Errorf("metrics lack the request counter:\n%.2000s", rec.Body.String())
 	}
 }
+
+type testCtxKey struct{}
+
+// TestUseWrapsRoutesInsideTheServer: middlewares run in order, inside the
+// server's layers (request id, security headers, metrics by route even when a
+// middleware copies the request), and answer errors with Fail.
+func TestUseWrapsRoutesInsideTheServer(t *testing.T) {
+	s, _ := newTestServer(t)
+	var order []string
+	s.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			order = append(order, "first")
+			if r.Header.Get("X-Refuse") != "" {
+				Fail(w, r, apierr.New(apierr.Unauthorized))
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), testCtxKey{}, "from middleware")))
+		})
+	})
+	s.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			order = append(order, "second")
+			next.ServeHTTP(w, r)
+		})
+	})
+	s.HandleFunc("GET /api/v1/who", func(w http.ResponseWriter, r *http.Request) error {
+		v, _ := r.Context().Value(testCtxKey{}).(string)
+		WriteJSON(w, http.StatusOK, map[string]string{"who": v, "request_id": RequestID(r.Context())})
+		return nil
+	})
+	h := s.Handler()
+
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/api/v1/who", nil)
+	req.Header.Set("X-Request-Id", "use-1")
+	h.ServeHTTP(rec, req)
+	var got map[string]string
+	_ = json.Unmarshal(rec.Body.Bytes(), &got)
+	if rec.Code != 200 || got["who"] != "from middleware" || got["request_id"] != "use-1" {
+		t.Fatalf("through middlewares: %d %v", rec.Code, got)
+	}
+	if strings.Join(order, ",") != "first,second" {
+		t.Errorf("middlewares ran in order %v; want first,second", order)
+	}
+
+	res, body := do(t, h, "GET", "/api/v1/who", "", "X-Refuse", "yes", "X-Request-Id", "use-2")
+	if res.StatusCode != 401 || body.Code != apierr.Unauthorized || body.RequestID != "use-2" || res.Header.Get("X-Content-Type-Options") == "" {
+		t.Errorf("Fail from a middleware: %d %+v, headers %v", res.StatusCode, body, res.Header)
+	}
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`ortaq_http_requests_total{code="200",method="GET",route="GET /api/v1/who"} 1`,
+		`ortaq_http_requests_total{code="401",method="GET",route="GET /api/v1/who"} 1`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s (a middleware copied or answered the request):\n%.3000s", want, rec.Body.String())
+		}
+	}
+}
+
+func TestFailWithoutServer(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Fail(rec, httptest.NewRequest("GET", "/api/v1/x", nil), apierr.New(apierr.Forbidden))
+	var body ErrorBody
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	if rec.Code != 403 || body.Code != apierr.Forbidden {
+		t.Errorf("Fail outside a server: %d %+v", rec.Code, body)
+	}
+}

@@ -1,0 +1,150 @@
+package process
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ortaq/ortaq/internal/apierr"
+	"github.com/ortaq/ortaq/internal/iin"
+	"github.com/ortaq/ortaq/internal/outbox"
+	"github.com/ortaq/ortaq/internal/pg"
+	"github.com/ortaq/ortaq/internal/refnum"
+	"github.com/ortaq/ortaq/internal/service"
+	"github.com/ortaq/ortaq/internal/servicedef"
+)
+
+// SubmitRequest is a citizen's application.
+type SubmitRequest struct {
+	ServiceID string
+	// Inputs are the form's values as decoded JSON. Until sign-in exists the
+	// applicant is the person named by inputs.iin.
+	Inputs         map[string]any
+	IdempotencyKey string
+	RequestID      string
+}
+
+// Submit validates and stores an application and queues its work. replayed is
+// true when the idempotency key matched an earlier identical submission,
+// which is returned instead.
+func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application, replayed bool, err error) {
+	if req.ServiceID == "" {
+		return Application{}, false, apierr.New(apierr.Validation, apierr.FieldError{Path: "/service", Code: apierr.FieldRequired})
+	}
+	def, err := e.services.Current(ctx, req.ServiceID)
+	if errors.Is(err, service.ErrNotFound) {
+		return Application{}, false, apierr.New(apierr.ServiceNotFound)
+	}
+	if err != nil {
+		return Application{}, false, err
+	}
+	plan, err := e.services.Plan(ctx, def.ID, def.Version)
+	if err != nil {
+		return Application{}, false, err
+	}
+	applicant, fields := checkInputs(plan, req.Inputs)
+	if len(fields) > 0 {
+		return Application{}, false, apierr.New(apierr.Validation, fields...)
+	}
+	inputs, err := json.Marshal(req.Inputs)
+	if err != nil {
+		return Application{}, false, err
+	}
+	hash := sha256.Sum256(append([]byte(def.ID+"\x00"), inputs...))
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Application{}, false, err
+	}
+	now := e.cfg.Clock.Now()
+	err = pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO application (id, number, service_id, service_version, applicant_iin, inputs, status,
+				idempotency_key, request_hash, submitted_at)
+			VALUES ($1, $2, $3, $4, $5, $6, 'submitted', $7, $8, $9)
+			ON CONFLICT (applicant_iin, idempotency_key) DO NOTHING`,
+			id, refnum.New('A'), def.ID, def.Version, applicant.String(), inputs, req.IdempotencyKey, hash[:], now)
+		if err != nil {
+			return fmt.Errorf("insert application: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			var existing uuid.UUID
+			var existingHash []byte
+			err := tx.QueryRow(ctx, `SELECT id, request_hash FROM application WHERE applicant_iin = $1 AND idempotency_key = $2`,
+				applicant.String(), req.IdempotencyKey).Scan(&existing, &existingHash)
+			if err != nil {
+				return fmt.Errorf("find earlier submission: %w", err)
+			}
+			if string(existingHash) != string(hash[:]) {
+				return apierr.New(apierr.IdempotencyKeyReused)
+			}
+			id, replayed = existing, true
+			return nil
+		}
+		if err := addStep(ctx, tx, id, step{Name: "submitted", Actor: "citizen", Start: now, End: now, Outcome: "ok",
+			Detail: map[string]any{"request_id": req.RequestID}}); err != nil {
+			return err
+		}
+		if err := outbox.Emit(ctx, tx, now, "process.application.submitted", id.String(),
+			map[string]any{"application_id": id, "service_id": def.ID, "service_version": def.Version}); err != nil {
+			return err
+		}
+		if _, err := e.river.InsertTx(ctx, tx, RunArgs{ApplicationID: id}, nil); err != nil {
+			return fmt.Errorf("queue application: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Application{}, false, err
+	}
+	if !replayed {
+		e.metrics.submitted.WithLabelValues(def.ID).Inc()
+	}
+	app, err = e.Get(ctx, id)
+	return app, replayed, err
+}
+
+// checkInputs names every wrong field: the applicant's IIN first (its
+// structure and check digit), then the form's schema.
+func checkInputs(plan *servicedef.Plan, inputs map[string]any) (iin.IIN, []apierr.FieldError) {
+	var fields []apierr.FieldError
+	var applicant iin.IIN
+	switch v := inputs["iin"].(type) {
+	case nil:
+		fields = append(fields, apierr.FieldError{Path: "/inputs/iin", Code: apierr.FieldIINEmpty})
+	case string:
+		n, err := iin.Parse(v)
+		if err != nil {
+			fields = append(fields, apierr.FieldError{Path: "/inputs/iin", Code: iinFieldCode(err)})
+		}
+		applicant = n
+	default:
+		fields = append(fields, apierr.FieldError{Path: "/inputs/iin", Code: apierr.FieldType})
+	}
+	var value any = inputs
+	if inputs == nil {
+		value = map[string]any{}
+	}
+	for _, ie := range plan.CheckInputs(value) {
+		if ie.Path == "/iin" {
+			continue // already named, more precisely
+		}
+		fields = append(fields, apierr.FieldError{Path: "/inputs" + ie.Path, Code: apierr.Code(ie.Code)})
+	}
+	return applicant, fields
+}
+
+func iinFieldCode(err error) apierr.Code {
+	var ie *iin.Error
+	if errors.As(err, &ie) {
+		switch code := apierr.Code(ie.Code); code {
+		case apierr.FieldIINEmpty, apierr.FieldIINLength, apierr.FieldIINDigits, apierr.FieldIINChecksum:
+			return code
+		}
+	}
+	return apierr.FieldFormat
+}

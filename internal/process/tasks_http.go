@@ -1,0 +1,359 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ortaq/ortaq/internal/apierr"
+	"github.com/ortaq/ortaq/internal/identity"
+	"github.com/ortaq/ortaq/internal/pg"
+	"github.com/ortaq/ortaq/internal/web"
+)
+
+// TaskView is a task as the officers' API shows it.
+type TaskView struct {
+	ID          string     `json:"id"`
+	Application AppRef     `json:"application"`
+	Step        string     `json:"step"`
+	Role        string     `json:"role"`
+	Status      string     `json:"status"`
+	ClaimedBy   string     `json:"claimed_by,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	DueAt       time.Time  `json:"due_at"`
+	Overdue     bool       `json:"overdue"`
+	EscalatedAt *time.Time `json:"escalated_at,omitempty"`
+	Decisions   []string   `json:"decisions"`
+	Refusals    []string   `json:"refusals,omitempty"`
+	Decision    string     `json:"decision,omitempty"`
+	RefusalCode string     `json:"refusal_code,omitempty"`
+	Comment     string     `json:"comment,omitempty"`
+	DecidedAt   *time.Time `json:"decided_at,omitempty"`
+}
+
+// AppRef names the application of a task.
+type AppRef struct {
+	ID          string     `json:"id"`
+	Number      string     `json:"number"`
+	Service     ServiceRef `json:"service"`
+	SubmittedAt time.Time  `json:"submitted_at"`
+}
+
+// TaskDetail is a task with what the officer needs to decide: the
+// application's inputs, the registry data with its source, the timeline.
+type TaskDetail struct {
+	TaskView
+	Inputs      map[string]any   `json:"inputs"`
+	Data        []DataView       `json:"data"`
+	Timeline    []StepView       `json:"timeline"`
+	Attachments []AttachmentView `json:"attachments"`
+}
+
+// DataView is one data source's record with where it came from.
+type DataView struct {
+	Name     string         `json:"name"`
+	Registry string         `json:"registry"`
+	Basis    string         `json:"basis,omitempty"`
+	Record   map[string]any `json:"record"`
+}
+
+// AttachmentView describes an attached file.
+type AttachmentView struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	MediaType string `json:"media_type"`
+	Size      int    `json:"size"`
+	SHA256    string `json:"sha256"`
+}
+
+func (e *Engine) taskView(r *http.Request, t Task) (TaskView, error) {
+	lang := web.Lang(r)
+	def, err := e.services.Version(r.Context(), t.ServiceID, t.ServiceVersion)
+	if err != nil {
+		return TaskView{}, err
+	}
+	plan, err := e.services.Plan(r.Context(), t.ServiceID, t.ServiceVersion)
+	if err != nil {
+		return TaskView{}, err
+	}
+	v := TaskView{
+		ID: t.ID.String(), Step: t.StepID, Role: t.Role, Status: t.Status, ClaimedBy: t.ClaimedBy,
+		Application: AppRef{ID: t.ApplicationID.String(), Number: t.ApplicationNumber, SubmittedAt: t.SubmittedAt,
+			Service: ServiceRef{ID: t.ServiceID, Version: t.ServiceVersion, Title: def.Title.In(lang)}},
+		CreatedAt: t.CreatedAt, DueAt: t.DueAt, EscalatedAt: t.EscalatedAt,
+		Overdue:  (t.Status == TaskOpen || t.Status == TaskClaimed) && e.cfg.Clock.Now().After(t.DueAt),
+		Decision: t.Decision, RefusalCode: t.RefusalCode, Comment: t.Comment, DecidedAt: t.DecidedAt,
+		Decisions: []string{},
+	}
+	if t.StepIndex >= 0 && t.StepIndex < len(plan.Steps) {
+		v.Decisions = append(v.Decisions, plan.Steps[t.StepIndex].Step.Decisions...)
+		v.Refusals = plan.Steps[t.StepIndex].Step.Refusals
+	}
+	return v, nil
+}
+
+func (e *Engine) handleInbox(w http.ResponseWriter, r *http.Request) error {
+	who, err := identity.Require(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := InboxFilter{Status: q.Get("status"), Role: q.Get("role"), Service: q.Get("service"), Overdue: q.Get("overdue") == "true"}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 200 {
+			return apierr.New(apierr.Validation, apierr.FieldError{Path: "/limit", Code: apierr.FieldOutOfRange})
+		}
+		f.Limit = n
+	}
+	if s := q.Get("after"); s != "" {
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return apierr.New(apierr.Validation, apierr.FieldError{Path: "/after", Code: apierr.FieldFormat})
+		}
+		f.After = &id
+	}
+	tasks, err := e.Inbox(r.Context(), who, f)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Tasks []TaskView `json:"tasks"`
+		Next  string     `json:"next,omitempty"`
+	}{Tasks: []TaskView{}}
+	for _, t := range tasks {
+		v, err := e.taskView(r, t)
+		if err != nil {
+			return err
+		}
+		out.Tasks = append(out.Tasks, v)
+	}
+	if f.Limit > 0 && len(tasks) == f.Limit || f.Limit == 0 && len(tasks) == 50 {
+		out.Next = tasks[len(tasks)-1].ID.String()
+	}
+	web.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// caller returns who calls and the id in the path; an id that is not a
+// UUID names nothing, so it is notFound.
+func caller(r *http.Request, notFound apierr.Code) (identity.Principal, uuid.UUID, error) {
+	who, err := identity.Require(r)
+	if err != nil {
+		return identity.Principal{}, uuid.Nil, err
+	}
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return identity.Principal{}, uuid.Nil, apierr.New(notFound)
+	}
+	return who, id, nil
+}
+
+// handleTask shows a task with the application's data; the officer's read
+// of the applicant's personal data is audited.
+func (e *Engine) handleTask(w http.ResponseWriter, r *http.Request) error {
+	who, id, err := caller(r, apierr.TaskNotFound)
+	if err != nil {
+		return err
+	}
+	var t Task
+	var inputs, data map[string]any
+	var atts []AttachmentView
+	err = pg.InTx(r.Context(), e.pool, func(tx pgx.Tx) error {
+		if t, err = e.loadTask(r.Context(), tx, who, id, false); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(r.Context(), `SELECT inputs, data FROM application WHERE id = $1`, t.ApplicationID).Scan(&inputs, &data); err != nil {
+			return err
+		}
+		rows, err := tx.Query(r.Context(), `SELECT id::text, name, media_type, size, encode(sha256, 'hex') FROM task_attachment
+			WHERE task_id IN (SELECT id FROM task WHERE application_id = $1) ORDER BY id`, t.ApplicationID)
+		if err != nil {
+			return err
+		}
+		if atts, err = pgx.CollectRows(rows, pgx.RowToStructByPos[AttachmentView]); err != nil {
+			return err
+		}
+		return e.officerAudit(r.Context(), tx, who, "process.application.read", t.ApplicationID, web.RequestID(r.Context()))
+	})
+	if err != nil {
+		return err
+	}
+	v, err := e.taskView(r, t)
+	if err != nil {
+		return err
+	}
+	d := TaskDetail{TaskView: v, Inputs: inputs, Data: []DataView{}, Attachments: atts}
+	if d.Attachments == nil {
+		d.Attachments = []AttachmentView{}
+	}
+	plan, err := e.services.Plan(r.Context(), t.ServiceID, t.ServiceVersion)
+	if err != nil {
+		return err
+	}
+	for _, ds := range plan.Data {
+		rec, ok := data[ds.Source.Name].(map[string]any)
+		if !ok {
+			continue
+		}
+		d.Data = append(d.Data, DataView{Name: ds.Source.Name, Registry: ds.Source.Registry, Basis: ds.Source.Basis, Record: rec})
+	}
+	a, err := e.Get(r.Context(), t.ApplicationID)
+	if err != nil {
+		return err
+	}
+	def, err := e.services.Version(r.Context(), t.ServiceID, t.ServiceVersion)
+	if err != nil {
+		return err
+	}
+	d.Timeline = ViewOf(a, def, web.Lang(r)).Timeline
+	web.WriteJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (e *Engine) handleClaim(w http.ResponseWriter, r *http.Request) error {
+	return e.taskAction(w, r, e.Claim)
+}
+
+func (e *Engine) handleRelease(w http.ResponseWriter, r *http.Request) error {
+	return e.taskAction(w, r, e.Release)
+}
+
+func (e *Engine) taskAction(w http.ResponseWriter, r *http.Request, act func(context.Context, identity.Principal, uuid.UUID, string) (Task, error)) error {
+	who, id, err := caller(r, apierr.TaskNotFound)
+	if err != nil {
+		return err
+	}
+	t, err := act(r.Context(), who, id, web.RequestID(r.Context()))
+	if err != nil {
+		return err
+	}
+	v, err := e.taskView(r, t)
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// DecisionBody is the body of POST /api/v1/tasks/{id}/decision.
+type DecisionBody struct {
+	Decision    string           `json:"decision"`
+	Refusal     string           `json:"refusal"`
+	Comment     string           `json:"comment"`
+	Attachments []AttachmentBody `json:"attachments"`
+}
+
+// AttachmentBody is a file in a decision, its content in base64.
+type AttachmentBody struct {
+	Name      string `json:"name"`
+	MediaType string `json:"media_type"`
+	Content   []byte `json:"content"`
+}
+
+func (e *Engine) handleDecision(w http.ResponseWriter, r *http.Request) error {
+	who, id, err := caller(r, apierr.TaskNotFound)
+	if err != nil {
+		return err
+	}
+	var body DecisionBody
+	if err := web.DecodeJSONLimit(w, r, &body, 4*maxAttachments*maxAttachmentBytes/3+web.MaxBodyBytes); err != nil {
+		return err
+	}
+	req := DecideRequest{Decision: body.Decision, Refusal: body.Refusal, Comment: body.Comment, RequestID: web.RequestID(r.Context())}
+	for _, a := range body.Attachments {
+		req.Attachments = append(req.Attachments, Attachment(a))
+	}
+	t, err := e.Decide(r.Context(), who, id, req)
+	if err != nil {
+		return err
+	}
+	v, err := e.taskView(r, t)
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (e *Engine) handleAttachment(w http.ResponseWriter, r *http.Request) error {
+	who, id, err := caller(r, apierr.TaskNotFound)
+	if err != nil {
+		return err
+	}
+	attachment, err := uuid.Parse(r.PathValue("attachment"))
+	if err != nil {
+		return apierr.New(apierr.TaskNotFound)
+	}
+	var name, mediaType string
+	var content []byte
+	err = pg.InTx(r.Context(), e.pool, func(tx pgx.Tx) error {
+		t, err := e.loadTask(r.Context(), tx, who, id, false)
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRow(r.Context(), `SELECT name, media_type, content FROM task_attachment
+			WHERE id = $1 AND task_id IN (SELECT id FROM task WHERE application_id = $2)`, attachment, t.ApplicationID).Scan(&name, &mediaType, &content)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return apierr.New(apierr.TaskNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		return e.officerAudit(r.Context(), tx, who, "process.attachment.read", t.ApplicationID, web.RequestID(r.Context()))
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", mediaType)
+	w.Header().Set("Content-Disposition", "attachment; filename*=UTF-8''"+url.PathEscape(name))
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(content)
+	return nil
+}
+
+// CorrectionBody is the body of POST /api/v1/applications/{id}/correction.
+type CorrectionBody struct {
+	Inputs map[string]any `json:"inputs"`
+}
+
+func (e *Engine) handleWithdraw(w http.ResponseWriter, r *http.Request) error {
+	who, id, err := caller(r, apierr.ApplicationNotFound)
+	if err != nil {
+		return err
+	}
+	if err := e.Withdraw(r.Context(), who, id, web.RequestID(r.Context())); err != nil {
+		return err
+	}
+	return e.writeApplication(w, r, id)
+}
+
+func (e *Engine) handleCorrection(w http.ResponseWriter, r *http.Request) error {
+	who, id, err := caller(r, apierr.ApplicationNotFound)
+	if err != nil {
+		return err
+	}
+	var body CorrectionBody
+	if err := web.DecodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	if err := e.Correct(r.Context(), who, id, body.Inputs, web.RequestID(r.Context())); err != nil {
+		return err
+	}
+	return e.writeApplication(w, r, id)
+}
+
+func (e *Engine) writeApplication(w http.ResponseWriter, r *http.Request, id uuid.UUID) error {
+	v, err := e.View(r.Context(), id, web.Lang(r))
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, v)
+	return nil
+}
