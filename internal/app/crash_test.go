@@ -3,7 +3,9 @@ package app_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,7 +19,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/demo"
+	"github.com/ortaq/ortaq/internal/identity"
 	"github.com/ortaq/ortaq/internal/pgtest"
 )
 
@@ -90,26 +94,104 @@ func count(t *testing.T, pool *pgxpool.Pool, query string) int {
 	return n
 }
 
+// chaosLong switches the chaos test to its long form:
+// ORTAQ_CHAOS_LONG=1 go test ./internal/app -run TestKillDuring -timeout 30m
+var chaosLong = os.Getenv("ORTAQ_CHAOS_LONG") != ""
+
+// chaosInputs is what application i asks for: the automatic certificate of
+// address, the automatic registration as an entrepreneur (which notifies),
+// and every tenth a certificate of no criminal record, which an officer
+// reviews.
+func chaosInputs(i int, who string) (service, body string) {
+	switch {
+	case i%10 == 9:
+		return "criminal-record-certificate", fmt.Sprintf(`{"service":"criminal-record-certificate","inputs":{"iin":%q,"purpose":"employment","name_changed":false}}`, who)
+	case i%2 == 1:
+		return "individual-entrepreneur-registration", fmt.Sprintf(`{"service":"individual-entrepreneur-registration","inputs":{"iin":%q,"oked":"62011","tax_regime":"simplified_declaration"}}`, who)
+	}
+	return "address-certificate", fmt.Sprintf(`{"service":"address-certificate","inputs":{"iin":%q}}`, who)
+}
+
+// officerLoop works the special-records inbox through the API until stop
+// closes, approving every task; requests that meet a killed node fail and
+// are tried again on the next round.
+func officerLoop(stop <-chan struct{}, url func() string, token string) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	do := func(method, path, body string) map[string]any {
+		req, _ := http.NewRequest(method, url()+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			return nil
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		json.NewDecoder(res.Body).Decode(&out)
+		return out
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		inbox := do("GET", "/api/v1/tasks?limit=20", "")
+		tasks, _ := inbox["tasks"].([]any)
+		for _, t := range tasks {
+			id := str(t.(map[string]any)["id"])
+			do("POST", "/api/v1/tasks/"+id+"/claim", "")
+			do("POST", "/api/v1/tasks/"+id+"/decision", `{"decision":"approve","comment":"no record"}`)
+		}
+	}
+}
+
 // TestKillDuringProcessingExactlyOneDocument submits hundreds of applications
-// to a real `ortaq serve` process, kills it with SIGKILL twice while it is
-// working, restarts it, and proves that every application ends decided with
-// exactly one document per completed application.
+// of three services (one with an officer's review, worked through the API
+// meanwhile) to a real `ortaq serve` process, kills it with SIGKILL several
+// times at random moments while it is working, restarts it, and proves that
+// every application ends decided with exactly one result document, one
+// decision and exactly one notification of each kind.
 func TestKillDuringProcessingExactlyOneDocument(t *testing.T) {
 	bin := buildBinary(t)
 	db := pgtest.New(t)
+	n, rounds := 400, 3
+	if chaosLong {
+		n, rounds = 3000, 10
+	}
 	// One worker keeps the backlog long enough to kill in the middle of it;
 	// short timeouts let the restarted node rescue the killed node's jobs fast.
 	flags := []string{"--demo", "--demo-people", "2000", "--workers", "1", "--job-timeout", "1s", "--rescue-after", "2s"}
 	srv := startServer(t, bin, db.URL, flags...)
+	var current sync.Mutex
+	url := func() string { current.Lock(); defer current.Unlock(); return srv.url }
+
+	token, _, err := identity.NewTokens(db.Pool, clock.Real{}).Issue(context.Background(),
+		identity.Principal{Kind: identity.Officer, Subject: "gpo-chaos", Agency: "gpo", Roles: []string{"special-records-officer"}}, time.Hour, "chaos test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopOfficer := make(chan struct{})
+	officerDone := make(chan struct{})
+	go func() { defer close(officerDone); officerLoop(stopOfficer, url, token) }()
+	defer func() {
+		select {
+		case <-stopOfficer:
+		default:
+			close(stopOfficer)
+		}
+		<-officerDone
+	}()
 
 	citizens := demo.Population(2000, demo.PopulationSeed)
-	const n = 400
 	var wg sync.WaitGroup
 	jobs := make(chan int)
 	for range 8 {
 		wg.Go(func() {
 			for i := range jobs {
-				body := fmt.Sprintf(`{"service":"address-certificate","inputs":{"iin":%q}}`, citizens[i].IIN)
+				_, body := chaosInputs(i, citizens[i%len(citizens)].IIN.String())
 				req, _ := http.NewRequest("POST", srv.url+"/api/v1/applications", strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Idempotency-Key", fmt.Sprintf("crash-%d", i))
@@ -134,16 +216,18 @@ func TestKillDuringProcessingExactlyOneDocument(t *testing.T) {
 		t.Fatalf("submissions failed; server log:\n%s", srv.logs)
 	}
 
-	for round := 1; round <= 2; round++ {
-		// Kill once the node is visibly working: some decided, many not.
-		before := count(t, db.Pool, `SELECT count(*) FROM application WHERE status <> 'submitted'`)
+	const undecided = `SELECT count(*) FROM application WHERE decided_at IS NULL`
+	for round := 1; round <= rounds; round++ {
+		// Kill at a random moment once the node is visibly working.
+		before := count(t, db.Pool, `SELECT count(*) FROM application WHERE decided_at IS NOT NULL`)
+		progress := 2 + rand.IntN(max(2, n/(4*rounds)))
 		tick := time.NewTicker(2 * time.Millisecond)
 		deadline := time.After(60 * time.Second)
 	wait:
 		for {
 			select {
 			case <-tick.C:
-				if count(t, db.Pool, `SELECT count(*) FROM application WHERE status <> 'submitted'`) >= before+10 {
+				if count(t, db.Pool, `SELECT count(*) FROM application WHERE decided_at IS NOT NULL`) >= before+progress {
 					break wait
 				}
 			case <-deadline:
@@ -155,24 +239,29 @@ func TestKillDuringProcessingExactlyOneDocument(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv.cmd.Wait()
-		pending := count(t, db.Pool, `SELECT count(*) FROM application WHERE status = 'submitted'`)
-		t.Logf("round %d: killed with %d of %d applications still pending", round, pending, n)
+		pending := count(t, db.Pool, undecided)
+		t.Logf("round %d: killed after %d more decisions, with %d of %d applications undecided", round, progress, pending, n)
 		if pending == 0 {
 			t.Fatalf("round %d: the kill came after all work was done; it proves nothing", round)
 		}
-		srv = startServer(t, bin, db.URL, flags...)
+		next := startServer(t, bin, db.URL, flags...)
+		current.Lock()
+		srv = next
+		current.Unlock()
 	}
 
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(3 * time.Minute)
-	for count(t, db.Pool, `SELECT count(*) FROM application WHERE status = 'submitted'`) > 0 {
+	for count(t, db.Pool, undecided) > 0 {
 		select {
 		case <-tick.C:
 		case <-deadline:
-			t.Fatalf("applications still pending 3 minutes after the last restart; server log:\n%s", srv.logs)
+			t.Fatalf("applications still undecided 3 minutes after the last restart; server log:\n%s", srv.logs)
 		}
 	}
+	close(stopOfficer)
+	<-officerDone
 
 	// Graceful stop of the last node.
 	srv.cmd.Process.Signal(syscall.SIGTERM)
@@ -188,7 +277,18 @@ func TestKillDuringProcessingExactlyOneDocument(t *testing.T) {
 	decisions := count(t, db.Pool, `SELECT count(*) FROM application_step WHERE step IN ('completed', 'refused', 'failed')`)
 	multi := count(t, db.Pool, `SELECT count(*) FROM (SELECT application_id FROM application_step WHERE step IN ('completed', 'refused') GROUP BY 1 HAVING count(*) > 1) x`)
 	unfinishedJobs := count(t, db.Pool, `SELECT count(*) FROM river_job WHERE state <> 'completed'`)
-	t.Logf("%d applications: %d completed, %d refused; %d documents", apps, completed, refused, docs)
+	// Every kind of event and notification at most once per application
+	// (and task), and the notifications exactly for the completed
+	// applications of the services that notify.
+	repeated := count(t, db.Pool, `SELECT count(*) FROM (SELECT topic, key FROM outbox_event
+		WHERE topic IN ('process.application.submitted', 'process.application.decided', 'notify.message.requested', 'process.task.opened', 'process.task.decided')
+		GROUP BY 1, 2 HAVING count(*) > 1) x`)
+	notices := count(t, db.Pool, `SELECT count(*) FROM outbox_event WHERE topic = 'notify.message.requested'`)
+	notifying := count(t, db.Pool, `SELECT count(*) FROM application WHERE status = 'completed' AND service_id <> 'address-certificate'`)
+	reviewed := count(t, db.Pool, `SELECT count(*) FROM application WHERE service_id = 'criminal-record-certificate' AND status = 'completed'`)
+	tasks := count(t, db.Pool, `SELECT count(*) FROM task WHERE status = 'done' AND decision = 'approve'`)
+	t.Logf("%d applications: %d completed (%d after an officer's review), %d refused; %d documents, %d notifications; %d kills",
+		apps, completed, reviewed, refused, docs, notices, rounds)
 	if apps != n || completed+refused != n {
 		t.Errorf("applications %d (completed %d + refused %d); want %d, all decided", apps, completed, refused, n)
 	}
@@ -197,6 +297,12 @@ func TestKillDuringProcessingExactlyOneDocument(t *testing.T) {
 	}
 	if decisions != n || multi != 0 {
 		t.Errorf("decision steps %d (applications decided more than once: %d); want %d and 0", decisions, multi, n)
+	}
+	if repeated != 0 || notices != notifying {
+		t.Errorf("events repeated for %d keys; %d notifications for %d notifying applications", repeated, notices, notifying)
+	}
+	if reviewed == 0 || tasks != reviewed {
+		t.Errorf("%d reviewed applications completed, %d approved tasks; want the same, more than 0", reviewed, tasks)
 	}
 	if unfinishedJobs != 0 {
 		t.Errorf("%d jobs not completed", unfinishedJobs)
