@@ -2,9 +2,9 @@
 // ORTAQ_* environment variables into configuration and hands them to the
 // composition root. Precedence: flag, then environment, then default.
 //
-// May import: internal/app, internal/bench, internal/clock, internal/demo,
-// internal/identity, internal/servicedef, internal/servicetest and the
-// standard library.
+// May import: internal/apierr, internal/app, internal/bench, internal/clock,
+// internal/demo, internal/identity, internal/process, internal/servicedef,
+// internal/servicetest, uuid and the standard library.
 package cli
 
 import (
@@ -49,6 +49,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = serviceCmd(rest, stdout, stderr)
 	case "token":
 		err = tokenCmd(rest, stdout, stderr)
+	case "process":
+		err = processCmd(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "ortaq %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help", "-help":
@@ -90,6 +92,7 @@ Usage:
   ortaq bench process     benchmark the process engine through the HTTP API: applications/s,
                           submit-to-done latency, commits per application against the raw rate
   ortaq token issue|revoke       issue an API access token (citizen, officer, system), or revoke one
+  ortaq process inspect|failed|retry|cancel  operators: inspect an application, list failed ones, retry, cancel
   ortaq version           print the version
 
 Run "ortaq <command> --help" for the flags of a command; each flag can also be
