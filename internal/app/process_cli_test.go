@@ -26,7 +26,9 @@ func ortaq(t *testing.T, r *apptest.Running, args ...string) (code int, stdout, 
 // waitFor polls an application until it has the status.
 func waitFor(t *testing.T, e *process.Engine, id uuid.UUID, status string) process.Application {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
 	for {
 		a, err := e.Get(context.Background(), id)
 		if err != nil {
@@ -35,10 +37,11 @@ func waitFor(t *testing.T, e *process.Engine, id uuid.UUID, status string) proce
 		if a.Status == status {
 			return a
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-deadline:
 			t.Fatalf("application %s is %s after 30s, want %s", a.Number, a.Status, status)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -11,22 +11,6 @@ import (
 	"github.com/ortaq/ortaq/internal/identity"
 )
 
-// waitStatus polls an application until it leaves "submitted".
-func waitStatus(t *testing.T, url string, headers ...string) response {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r := call(t, "GET", url, "", headers...)
-		if s := str(r.body["status"]); s != "submitted" {
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still submitted after 30s", url)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestOfficerWorksTheInboxThroughTheAPI: a demo service with a review runs
 // end to end over HTTP, and every task route answers the wrong caller as it
 // should: anonymous 401, a citizen 403, an officer of another agency or
@@ -58,7 +42,7 @@ func TestOfficerWorksTheInboxThroughTheAPI(t *testing.T) {
 		return base + "/api/v1/applications/" + str(res.body["id"])
 	}
 	app := submit("review-1")
-	if s := str(waitStatus(t, app).body["status"]); s != "in_review" {
+	if s := str(waitDecided(t, app).body["status"]); s != "in_review" {
 		t.Fatalf("status %s, want in_review", s)
 	}
 
@@ -116,21 +100,13 @@ func TestOfficerWorksTheInboxThroughTheAPI(t *testing.T) {
 	if res := call(t, "POST", taskURL+"/decision", `{"decision":"approve","comment":"no record found"}`, officer...); res.status != 200 || str(res.body["decision"]) != "approve" {
 		t.Fatalf("decide: %d %s", res.status, res.raw)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res := call(t, "GET", app, "")
-		if str(res.body["status"]) == "completed" && str(res.body["document_id"]) != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not completed after the approval: %s", res.raw)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if done := waitDecided(t, app); str(done.body["status"]) != "completed" || str(done.body["document_id"]) == "" {
+		t.Fatalf("not completed after the approval: %s", done.raw)
 	}
 
 	// Citizens' actions: only the applicant withdraws.
 	second := submit("review-2")
-	waitStatus(t, second)
+	waitDecided(t, second)
 	for _, c := range []struct {
 		name    string
 		headers []string

@@ -178,6 +178,14 @@ func setupWith(t *testing.T, nodes int, o options) (*bundle, []*process.Engine) 
 // waitDecided polls until the application leaves "submitted".
 func waitDecided(t *testing.T, e *process.Engine, id uuid.UUID) process.Application {
 	t.Helper()
+	return waitUntil(t, e, id, "leaves submitted", func(status string) bool { return status != process.StatusSubmitted })
+}
+
+// waitUntil polls the application until its status satisfies done: the
+// engine's workers run on their own, and the database is the one place
+// their progress shows.
+func waitUntil(t *testing.T, e *process.Engine, id uuid.UUID, what string, done func(status string) bool) process.Application {
+	t.Helper()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(30 * time.Second)
@@ -186,13 +194,13 @@ func waitDecided(t *testing.T, e *process.Engine, id uuid.UUID) process.Applicat
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Status != process.StatusSubmitted {
+		if done(a.Status) {
 			return a
 		}
 		select {
 		case <-tick.C:
 		case <-deadline:
-			t.Fatalf("application %s still %s after 30s", id, a.Status)
+			t.Fatalf("application %s is still %s after 30s; waited until it %s", id, a.Status, what)
 		}
 	}
 }

@@ -364,17 +364,7 @@ func TestFailedStepRetriedByOperator(t *testing.T) {
 		docs:   func(d process.DocumentIssuer) process.DocumentIssuer { flaky.DocumentIssuer = d; return flaky },
 	})
 	id := submit(t, b.engine, b.withAddress, "k").ID
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		a, _ := b.engine.Get(ctx, id)
-		if a.Status == process.StatusFailed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status %s, want failed after 3 attempts", a.Status)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, b.engine, id, "fails after 3 attempts", func(status string) bool { return status == process.StatusFailed })
 	in, err := b.engine.Inspect(ctx, id)
 	if err != nil {
 		t.Fatal(err)
