@@ -81,12 +81,14 @@ func Process(ctx context.Context, cfg ProcessConfig, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	baseCPU := readCPU(ctx, basePool)
 	baseline, err := rawBaseline(ctx, basePool, b.iins, cfg.N, cfg.Concurrency)
+	baseSelfMS, baseDBMS := cpuMSPer(baseCPU, readCPU(ctx, basePool), cfg.N)
 	basePool.Close()
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}
-	fmt.Fprintf(out, "bench: baseline %.0f commits/s\n", baseline)
+	fmt.Fprintf(out, "bench: baseline %.0f commits/s, CPU per commit %.3f ms here and %.3f ms in PostgreSQL\n", baseline, baseSelfMS, baseDBMS)
 
 	if err := b.Engine.Start(ctx); err != nil {
 		return err
@@ -107,6 +109,7 @@ func Process(ctx context.Context, cfg ProcessConfig, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cpuBefore := readCPU(ctx, pool)
 	fmt.Fprintf(out, "bench: throughput, %d applications from %d HTTP clients, %d workers...\n", cfg.N, cfg.Concurrency, cfg.Workers)
 	ids := make([]string, cfg.N)
 	submitMS := make([]float64, cfg.N)
@@ -124,10 +127,12 @@ func Process(ctx context.Context, cfg ProcessConfig, out io.Writer) error {
 	if err := mon.waitDone(ctx, ids); err != nil {
 		return err
 	}
+	cpuAfter := readCPU(ctx, pool)
 	after, err := mon.sample(ctx)
 	if err != nil {
 		return err
 	}
+	selfMS, dbMS := cpuMSPer(cpuBefore, cpuAfter, cfg.N)
 	tp, err := mon.latencies(ctx, ids)
 	if err != nil {
 		return err
@@ -139,6 +144,8 @@ func Process(ctx context.Context, cfg ProcessConfig, out io.Writer) error {
 	fmt.Fprintf(out, "bench: throughput: %.0f applications/s decided, HTTP submit %.0f/s (answer p50 %.1f ms, p99 %.1f ms), %.1f commits and %.1f KB of WAL per application\n",
 		appsPerS, float64(cfg.N)/submitted.Seconds(), percentile(submitMS, 0.50), percentile(submitMS, 0.99),
 		commits/float64(cfg.N), float64(after.walBytes-before.walBytes)/1024/float64(cfg.N))
+	fmt.Fprintf(out, "bench: CPU per application %.2f ms here (platform and HTTP clients) and %.2f ms in PostgreSQL: as much as %.1f raw commits\n",
+		selfMS, dbMS, (selfMS+dbMS)/(baseSelfMS+baseDBMS))
 
 	// Phase C: latency at a fixed offered rate.
 	fmt.Fprintf(out, "bench: latency, %d applications/s for %s (open loop)...\n", cfg.Rate, cfg.Duration)
@@ -176,9 +183,11 @@ func Process(ctx context.Context, cfg ProcessConfig, out io.Writer) error {
 
 	fmt.Fprintf(out, "bench=process n=%d concurrency=%d workers=%d apps_per_s=%.0f p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f max_ms=%.1f "+
 		"tx_per_app=%.2f commit_per_s=%.0f baseline_commit_per_s=%.0f commit_ratio=%.3f wal_kb_per_app=%.1f "+
+		"cpu_ms_per_app=%.2f db_cpu_ms_per_app=%.2f baseline_cpu_ms_per_commit=%.3f baseline_db_cpu_ms_per_commit=%.3f "+
 		"rate=%d rate_p50_ms=%.1f rate_p95_ms=%.1f rate_p99_ms=%.1f rate_max_ms=%.1f documents=%d\n",
 		cfg.N, cfg.Concurrency, cfg.Workers, appsPerS, tp.p(0.50), tp.p(0.95), tp.p(0.99), tp.p(1),
 		commits/float64(cfg.N), commitPerS, baseline, commitPerS/baseline, float64(after.walBytes-before.walBytes)/1024/float64(cfg.N),
+		selfMS, dbMS, baseSelfMS, baseDBMS,
 		cfg.Rate, lat.p(0.50), lat.p(0.95), lat.p(0.99), lat.p(1), docs)
 	return nil
 }

@@ -2,6 +2,7 @@ package process_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -315,6 +316,14 @@ func TestIdempotentSubmit(t *testing.T) {
 	again, replayed, err := b.engine.Submit(ctx, process.SubmitRequest{ServiceID: "address-certificate", Inputs: map[string]any{"iin": b.withAddress.String()}, IdempotencyKey: "same-key"})
 	if err != nil || !replayed || again.ID != first.ID {
 		t.Fatalf("resubmit with the same key = %s replayed=%v err=%v; want %s replayed", again.ID, replayed, err, first.ID)
+	}
+	// The first answer is built from what was written, the replay is read
+	// back: they must agree.
+	firstJSON, _ := json.Marshal(first)
+	againJSON, _ := json.Marshal(process.Application{ID: again.ID, Number: again.Number, ServiceID: again.ServiceID,
+		ServiceVersion: again.ServiceVersion, Status: process.StatusSubmitted, SubmittedAt: again.SubmittedAt, Timeline: again.Timeline[:1]})
+	if string(firstJSON) != string(againJSON) {
+		t.Errorf("the submit answer differs from the stored application:\n%+v\n%+v", first, again)
 	}
 	// Same key, another request: refused.
 	publish(t, b.services, variant(t, "other-certificate", 1))

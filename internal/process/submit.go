@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -60,14 +61,19 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application
 	if err != nil {
 		return Application{}, false, err
 	}
-	now := e.cfg.Clock.Now()
+	// Stored to the microsecond in UTC: the answer built from these values
+	// must read the same as the application read back later.
+	now := e.cfg.Clock.Now().UTC().Truncate(time.Microsecond)
+	number := refnum.New('A')
+	submitted := step{Name: "submitted", Actor: "citizen", Start: now, End: now, Outcome: "ok", Attempt: 1,
+		Detail: map[string]any{"request_id": req.RequestID}}
 	err = pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO application (id, number, service_id, service_version, applicant_iin, inputs, status,
 				idempotency_key, request_hash, submitted_at)
 			VALUES ($1, $2, $3, $4, $5, $6, 'submitted', $7, $8, $9)
 			ON CONFLICT (applicant_iin, idempotency_key) DO NOTHING`,
-			id, refnum.New('A'), def.ID, def.Version, applicant.String(), inputs, req.IdempotencyKey, hash[:], now)
+			id, number, def.ID, def.Version, applicant.String(), inputs, req.IdempotencyKey, hash[:], now)
 		if err != nil {
 			return fmt.Errorf("insert application: %w", err)
 		}
@@ -85,15 +91,14 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application
 			id, replayed = existing, true
 			return nil
 		}
-		if err := addStep(ctx, tx, id, step{Name: "submitted", Actor: "citizen", Start: now, End: now, Outcome: "ok",
-			Detail: map[string]any{"request_id": req.RequestID}}); err != nil {
+		if err := addStep(ctx, tx, id, submitted); err != nil {
 			return err
 		}
 		if err := outbox.Emit(ctx, tx, now, "process.application.submitted", id.String(),
 			map[string]any{"application_id": id, "service_id": def.ID, "service_version": def.Version}); err != nil {
 			return err
 		}
-		if _, err := e.river.InsertTx(ctx, tx, RunArgs{ApplicationID: id}, nil); err != nil {
+		if _, err := e.river.InsertTx(ctx, tx, RunArgs{ApplicationID: id, ServiceID: def.ID, ServiceVersion: def.Version}, nil); err != nil {
 			return fmt.Errorf("queue application: %w", err)
 		}
 		return nil
@@ -101,11 +106,18 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application
 	if err != nil {
 		return Application{}, false, err
 	}
-	if !replayed {
-		e.metrics.submitted.WithLabelValues(def.ID).Inc()
+	if replayed {
+		app, err = e.Get(ctx, id)
+		return app, true, err
 	}
-	app, err = e.Get(ctx, id)
-	return app, replayed, err
+	e.metrics.submitted.WithLabelValues(def.ID).Inc()
+	// Answered from what was just written: a read back would cost two more
+	// round trips per application and could only see the same row.
+	return Application{
+		ID: id, Number: number, ServiceID: def.ID, ServiceVersion: def.Version, Status: StatusSubmitted, SubmittedAt: now,
+		Timeline: []Step{{Name: submitted.Name, Actor: submitted.Actor, StartedAt: now, FinishedAt: now,
+			Outcome: submitted.Outcome, Attempt: submitted.Attempt, Detail: submitted.Detail}},
+	}, false, nil
 }
 
 // checkInputs names every wrong field: the applicant's IIN first (its

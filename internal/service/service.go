@@ -154,8 +154,18 @@ func (c *Catalogue) Publish(ctx context.Context, d Definition) error {
 }
 
 // Current returns the version of service id that takes new applications.
+// Only the version number is read: a version never changes once published,
+// so its definition comes from the per-node cache after the first use.
 func (c *Catalogue) Current(ctx context.Context, id string) (Definition, error) {
-	return get(ctx, c.pool, `WHERE id = $1 AND current`, id)
+	var version int
+	err := c.pool.QueryRow(ctx, `SELECT version FROM service WHERE id = $1 AND current`, id).Scan(&version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Definition{}, ErrNotFound
+	}
+	if err != nil {
+		return Definition{}, fmt.Errorf("read service: %w", err)
+	}
+	return c.Version(ctx, id, version)
 }
 
 // Version returns one version of a service.
