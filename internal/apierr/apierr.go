@@ -50,6 +50,45 @@ const (
 	TaskNotClaimed      Code = "task.not_claimed"
 	TaskClosed          Code = "task.closed"
 	CalendarDayNotFound Code = "calendar.day_not_found"
+	// State fees and the applicant's signature (internal/process).
+	InvoiceNotFound Code = "payment.invoice_not_found"
+	// InvoiceClosed: the invoice is paid (with another reference), expired
+	// or cancelled with its application.
+	InvoiceClosed        Code = "payment.invoice_closed"
+	PaymentReferenceUsed Code = "payment.reference_reused"
+	SigningNotFound      Code = "signature.not_requested"
+	// SignerNotApplicant: a valid signature, but not by the person who
+	// applied.
+	SignerNotApplicant Code = "signature.not_applicant"
+	// Registries.
+	RegistryNotFound   Code = "registry.not_found"
+	ClassifierNotFound Code = "registry.classifier_not_found"
+	RecordNotFound     Code = "registry.record_not_found"
+	RecordExists       Code = "registry.record_exists"
+	RecordCancelled    Code = "registry.record_cancelled"
+	// ImportBroken: an import whose input cannot be read at all (a CSV
+	// header naming unknown attributes, an unreadable stream); bad rows are
+	// reported in the import's answer instead.
+	ImportBroken Code = "registry.import_unreadable"
+	// Exchange (central authority of the exchange gateway).
+	ExchangeMemberNotFound      Code = "exchange.member_not_found"
+	ExchangeSubsystemNotFound   Code = "exchange.subsystem_not_found"
+	ExchangeServiceNotFound     Code = "exchange.service_not_found"
+	ExchangeAccessNotFound      Code = "exchange.access_not_found"
+	ExchangeCertificateNotFound Code = "exchange.certificate_not_found"
+	ExchangeConflict            Code = "exchange.conflict"
+	ExchangeEnrolmentInvalid    Code = "exchange.enrolment_invalid"
+	// Electronic signatures (internal/esign). Each names the field at fault
+	// (/signature/value, /signature/chain/0, ...) in its Fields.
+	SignatureMalformed            Code = "signature.malformed"
+	SignatureAlgorithmUnsupported Code = "signature.algorithm_unsupported"
+	SignatureInvalid              Code = "signature.invalid"
+	SignatureCertUntrusted        Code = "signature.certificate_untrusted"
+	SignatureCertExpired          Code = "signature.certificate_expired"
+	SignatureCertRevoked          Code = "signature.certificate_revoked"
+	SignatureKeyUsage             Code = "signature.key_usage"
+	SignatureNoSubjectIIN         Code = "signature.no_subject_iin"
+	TrustRootNotFound             Code = "esign.root_not_found"
 )
 
 var statuses = map[Code]int{
@@ -82,6 +121,37 @@ var statuses = map[Code]int{
 	TaskNotClaimed:        http.StatusConflict,
 	TaskClosed:            http.StatusConflict,
 	CalendarDayNotFound:   http.StatusNotFound,
+	InvoiceNotFound:       http.StatusNotFound,
+	InvoiceClosed:         http.StatusConflict,
+	PaymentReferenceUsed:  http.StatusConflict,
+	SigningNotFound:       http.StatusNotFound,
+	SignerNotApplicant:    http.StatusUnprocessableEntity,
+
+	RegistryNotFound:   http.StatusNotFound,
+	ClassifierNotFound: http.StatusNotFound,
+	RecordNotFound:     http.StatusNotFound,
+	RecordExists:       http.StatusConflict,
+	RecordCancelled:    http.StatusConflict,
+	ImportBroken:       http.StatusBadRequest,
+
+	ExchangeMemberNotFound:      http.StatusNotFound,
+	ExchangeSubsystemNotFound:   http.StatusNotFound,
+	ExchangeServiceNotFound:     http.StatusNotFound,
+	ExchangeAccessNotFound:      http.StatusNotFound,
+	ExchangeCertificateNotFound: http.StatusNotFound,
+	ExchangeConflict:            http.StatusConflict,
+	// A token that is unknown, used or expired: the same answer for each.
+	ExchangeEnrolmentInvalid: http.StatusForbidden,
+
+	SignatureMalformed:            http.StatusUnprocessableEntity,
+	SignatureAlgorithmUnsupported: http.StatusUnprocessableEntity,
+	SignatureInvalid:              http.StatusUnprocessableEntity,
+	SignatureCertUntrusted:        http.StatusUnprocessableEntity,
+	SignatureCertExpired:          http.StatusUnprocessableEntity,
+	SignatureCertRevoked:          http.StatusUnprocessableEntity,
+	SignatureKeyUsage:             http.StatusUnprocessableEntity,
+	SignatureNoSubjectIIN:         http.StatusUnprocessableEntity,
+	TrustRootNotFound:             http.StatusNotFound,
 }
 
 // Field-level codes: what is wrong with one input field.
@@ -100,12 +170,33 @@ const (
 	// FieldCalendarNotWeekend: only a Saturday or Sunday can be made a
 	// working day.
 	FieldCalendarNotWeekend Code = "calendar.not_weekend"
+	// FieldAmountMismatch: a payment of another amount than the invoice's.
+	FieldAmountMismatch Code = "amount.mismatch"
+	// Registry records and imports.
+	FieldCodeUnknown  Code = "code.unknown"  // not a code of the attribute's classifier
+	FieldKeyDuplicate Code = "key.duplicate" // the key is already in the registry or earlier in the input
+	FieldKeyMismatch  Code = "key.mismatch"  // the record's key attribute differs from the key addressed
+	FieldEncoding     Code = "encoding"      // not valid UTF-8
+	FieldCSV          Code = "csv"           // a CSV record that cannot be parsed (a stray quote)
+	FieldCount        Code = "field_count"   // a CSV record with more or fewer fields than the header
+	FieldDuplicate    Code = "duplicate"     // a column named twice
+	FieldBINEmpty     Code = "bin.empty"
+	FieldBINLength    Code = "bin.length"
+	FieldBINDigits    Code = "bin.not_digits"
+	FieldBINChecksum  Code = "bin.checksum"
+	FieldBINKind      Code = "bin.kind"
+	// Notification contacts (internal/notify).
+	FieldPhoneFormat Code = "phone.format" // not a phone in the form +7XXXXXXXXXX
+	FieldEmailFormat Code = "email.format" // not a bare e-mail address
 )
 
 var fieldCodes = []Code{
 	FieldRequired, FieldType, FieldUnknown, FieldTooLong,
 	FieldIINEmpty, FieldIINLength, FieldIINDigits, FieldIINChecksum, FieldFormat,
-	FieldOneOf, FieldOutOfRange, FieldCalendarNotWeekend,
+	FieldOneOf, FieldOutOfRange, FieldCalendarNotWeekend, FieldAmountMismatch,
+	FieldCodeUnknown, FieldKeyDuplicate, FieldKeyMismatch, FieldEncoding, FieldCSV, FieldCount, FieldDuplicate,
+	FieldBINEmpty, FieldBINLength, FieldBINDigits, FieldBINChecksum, FieldBINKind,
+	FieldPhoneFormat, FieldEmailFormat,
 }
 
 // FieldError says what is wrong with one field, addressed by a JSON pointer.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -23,7 +24,10 @@ import (
 	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/demo"
 	"github.com/ortaq/ortaq/internal/document"
+	"github.com/ortaq/ortaq/internal/esign"
+	"github.com/ortaq/ortaq/internal/exchange"
 	"github.com/ortaq/ortaq/internal/identity"
+	"github.com/ortaq/ortaq/internal/notify"
 	"github.com/ortaq/ortaq/internal/outbox"
 	"github.com/ortaq/ortaq/internal/pg"
 	"github.com/ortaq/ortaq/internal/portal"
@@ -32,7 +36,11 @@ import (
 	"github.com/ortaq/ortaq/internal/service"
 	"github.com/ortaq/ortaq/internal/servicedef"
 	"github.com/ortaq/ortaq/internal/web"
+	"github.com/ortaq/ortaq/registries"
 )
+
+// ExchangeInstance is the X-Road instance code of the platform's exchange.
+const ExchangeInstance = "KZ"
 
 // Schemas lists every capability's schema in dependency order.
 func Schemas() []pg.Schema {
@@ -45,6 +53,9 @@ func Schemas() []pg.Schema {
 		service.Schema(),
 		document.Schema(),
 		calendar.Schema(),
+		exchange.Schema(),
+		esign.Schema(),
+		notify.Schema(),
 		process.JobsSchema(),
 		process.Schema(),
 	}
@@ -67,6 +78,15 @@ type Config struct {
 	// Clock is the platform's time; nil means the real clock. Service test
 	// runs fix it per case.
 	Clock clock.Clock
+	// ExchangeGateway is the base URL of the platform's own exchange
+	// gateway (X-Road REST), through which services read other agencies'
+	// systems; ExchangeClient is the platform's subsystem id there
+	// (INSTANCE/CLASS/MEMBER/SUBSYSTEM).
+	ExchangeGateway string
+	ExchangeClient  string
+	// Exchange replaces the gateway client (service test runs answer from
+	// their cases' fixtures).
+	Exchange process.ExchangeReader
 }
 
 // Database is an open, migrated database, with the embedded cluster behind it
@@ -139,11 +159,21 @@ type Platform struct {
 	Web        *web.Server
 	Agencies   *agency.Store
 	Population *registry.Population
+	// Registries are the declared state registries (registries/*.yaml)
+	// with their records, history and data catalogue.
+	Registries *registry.Store
 	Services   *service.Catalogue
 	Documents  *document.Store
 	Engine     *process.Engine
 	Calendar   *calendar.Calendar
+	Exchange   *exchange.Authority // central authority of the exchange gateway
 	Tokens     *identity.Tokens
+	// Signatures verifies citizens' and organisations' electronic
+	// signatures against the trust store (internal/esign).
+	Signatures *esign.Verifier
+	// Notify turns events into messages to citizens and officers (SMS,
+	// e-mail, in-app) and sends them; serve starts it with the engine.
+	Notify *notify.Notifier
 }
 
 // Build wires the capabilities on pool.
@@ -156,10 +186,13 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 		Web:        web.New(web.Config{Logger: log}),
 		Agencies:   agency.NewStore(pool),
 		Population: registry.NewPopulation(pool, clk),
+		Registries: registry.NewStore(pool, clk),
 		Services:   service.NewCatalogue(pool, clk),
 		Documents:  document.NewStore(pool, clk),
 		Calendar:   calendar.New(pool, clk),
+		Exchange:   exchange.New(pool, clk, ExchangeInstance),
 		Tokens:     identity.NewTokens(pool, clk),
+		Signatures: esign.NewVerifier(pool, clk),
 	}
 	// Every route sees who calls (identity.FromContext); an invalid oq_
 	// bearer token is refused before any handler runs.
@@ -178,23 +211,86 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 		}
 		return env, nil
 	})
+	exchange := cfg.Exchange
+	if exchange == nil && cfg.ExchangeGateway != "" {
+		exchange = process.XRoadClient{Gateway: cfg.ExchangeGateway, Client: cfg.ExchangeClient,
+			HTTP: &http.Client{Timeout: 30 * time.Second}}
+	}
 	engine, err := process.New(process.Config{
 		Workers: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter,
-		Calendar: p.Calendar, Clock: clk, Logger: log, Metrics: p.Web.Metrics(),
+		Calendar: p.Calendar, Signatures: p.Signatures, Exchange: exchange, Clock: clk, Logger: log, Metrics: p.Web.Metrics(),
 	}, pool, p.Services, p.Population, p.Documents)
 	if err != nil {
 		return nil, err
 	}
 	p.Engine = engine
+	// The definitions are embedded: a broken one fails the build's tests
+	// (ortaq registry lint registries), and here it fails the start.
+	set, bad, err := registry.LoadSet(registries.Files, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("registry definitions: %s", bad[0].Problems[0].Format(bad[0].File))
+	}
+	p.Registries.Use(set)
+	p.Registries.SetConsumers(p.registryConsumers)
 
 	p.Web.AddReadyCheck("database", func(ctx context.Context) error { return pool.Ping(ctx) })
 	p.Services.Routes(p.Web, p.Agencies, cfg.AdminToken)
 	p.Documents.Routes(p.Web)
 	p.Calendar.Routes(p.Web, cfg.AdminToken)
+	p.Signatures.Routes(p.Web, cfg.AdminToken)
+	p.Exchange.Routes(p.Web, cfg.AdminToken)
 	p.Engine.Routes(p.Web)
+	p.Notify = notify.NewWithConfig(notify.Config{Metrics: p.Web.Metrics()}, pool, clk, log,
+		notify.NewDevSender(pool, clk, notify.SMS), notify.NewDevSender(pool, clk, notify.Email))
+	p.Notify.SetApplications(applications{p.Engine})
+	p.Notify.Routes(p.Web)
+	p.Registries.Routes(p.Web)
+	p.Registries.CatalogueRoutes(p.Web)
+	// GovStack Digital Registries API on the same registries, outside /api.
+	p.Registries.GovStackRoutes(p.Web)
 	p.Web.Handle("GET /api/v1/openapi.json", OpenAPIHandler())
 	portal.New(portal.Deps{Services: p.Services, Agencies: p.Agencies, Engine: p.Engine, Documents: p.Documents}).Routes(p.Web)
 	return p, nil
+}
+
+// registryConsumers lists the data sources of the current services' plans:
+// who reads which registry, for the data catalogue.
+func (p *Platform) registryConsumers(ctx context.Context) ([]registry.Consumer, error) {
+	defs, err := p.Services.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []registry.Consumer
+	for _, d := range defs {
+		if d.Source == "" {
+			continue
+		}
+		plan, err := p.Services.Plan(ctx, d.ID, d.Version)
+		if err != nil || plan == nil {
+			continue // a built-in flow reads nothing declared
+		}
+		for _, ds := range plan.Data {
+			if ds.Source.Registry == "" {
+				continue // read through the exchange, not from a registry
+			}
+			out = append(out, registry.Consumer{Service: d.ID, Version: d.Version, Registry: ds.Source.Registry,
+				DataSource: ds.Source.Name, Basis: ds.Source.Basis, Consent: ds.Source.Consent, Prefill: ds.Source.Prefill})
+		}
+	}
+	return out, nil
+}
+
+// InstallRegistries records the embedded registry definitions and
+// classifiers in the database (each version once).
+func (p *Platform) InstallRegistries(ctx context.Context) error {
+	set, _, err := registry.LoadSet(registries.Files, nil)
+	if err != nil {
+		return err
+	}
+	return p.Registries.Install(ctx, set)
 }
 
 // Serve runs the platform until ctx ends, then shuts down in order: stop
@@ -211,9 +307,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) err
 	if err != nil {
 		return err
 	}
+	if err := p.InstallRegistries(ctx); err != nil {
+		return fmt.Errorf("install registries: %w", err)
+	}
 	var sample demo.Result
 	if cfg.Demo {
-		sample, err = demo.Run(ctx, demo.Seed{Agencies: p.Agencies, Population: p.Population, Services: p.Services, Keys: p.Documents}, cfg.DemoPeople, out)
+		sample, err = demo.Run(ctx, demo.Seed{Agencies: p.Agencies, Population: p.Population, Registries: p.Registries, Services: p.Services, Keys: p.Documents}, cfg.DemoPeople, out)
 		if err != nil {
 			return fmt.Errorf("seed demo data: %w", err)
 		}
@@ -225,6 +324,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) err
 	if err := p.Engine.Start(ctx); err != nil {
 		ln.Close()
 		return err
+	}
+	if cfg.Workers > 0 { // a node without workers does no background work
+		if err := p.Notify.Start(ctx); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "Ortaq is up in %s: %s\n", time.Since(started).Round(time.Millisecond), url)
@@ -248,6 +353,9 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) err
 	serveErr := p.Web.Serve(serveCtx, ln)
 	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if err := p.Notify.Stop(stopCtx); err != nil {
+		log.Warn("stopping notifications", "error", err)
+	}
 	if err := p.Engine.Stop(stopCtx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("stopping the engine", "error", err)
 	}

@@ -22,7 +22,8 @@ type listedPackage struct {
 	Dir        string
 }
 
-var internalName = regexp.MustCompile(`internal/[a-z0-9]+|services directory`)
+// Sub-packages count too: "internal/exchange/xroad".
+var internalName = regexp.MustCompile(`internal/[a-z0-9]+(?:/[a-z0-9]+)*|services directory`)
 
 // TestImportRules reads every package's "May import:" line and fails when the
 // package imports an internal package the line does not allow, when a

@@ -51,11 +51,17 @@ func StartConfig(t *testing.T, cfg app.Config, people int) *Running {
 	if err := p.Engine.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if cfg.Workers > 0 {
+		if err := p.Notify.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	srv := httptest.NewServer(p.Web.Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		p.Notify.Stop(ctx)
 		p.Engine.Stop(ctx)
 	})
 	return &Running{Platform: p, DB: db, Server: srv, Sample: sample}

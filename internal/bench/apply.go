@@ -6,7 +6,9 @@
 // line of key=value pairs.
 //
 // May import: internal/app, internal/demo, internal/iin, internal/pg,
-// internal/process.
+// internal/process, internal/audit, internal/clock, internal/web,
+// internal/exchange, internal/exchange/catalogue, internal/exchange/gateway,
+// internal/exchange/xroad, internal/identity, internal/registry.
 package bench
 
 import (

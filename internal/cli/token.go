@@ -60,7 +60,7 @@ func tokenIssue(args []string, stdout, stderr io.Writer) error {
 	f.String(&p.Subject, "subject", "", "the citizen's IIN, the officer's id (e.g. mia-0001) or the system's client id")
 	f.String(&p.Name, "name", "", "display name (optional)")
 	f.String(&p.Agency, "agency", "", "officers: the agency's id (e.g. mia)")
-	f.Strings(&p.Roles, "role", "officers: a role within the agency; repeat for several (environment: comma-separated)")
+	f.Strings(&p.Roles, "role", "officers: a role within the agency; systems: a platform scope ("+strings.Join(identity.SystemScopes, ", ")+"); repeat for several (environment: comma-separated)")
 	f.Duration(&ttl, "ttl", 12*time.Hour, "how long the token is valid, 1m to 2160h (90 days)")
 	f.String(&note, "note", "", "why the token exists, for whoever reviews tokens later (optional)")
 	if err := f.Parse(args); err != nil {

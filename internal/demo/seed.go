@@ -17,6 +17,8 @@ import (
 type Seed struct {
 	Agencies   *agency.Store
 	Population *registry.Population
+	// Registries, if set, get the demo registries (RegistryPeople citizens).
+	Registries *registry.Store
 	Services   *service.Catalogue
 	Keys       interface {
 		EnsureKey(ctx context.Context, agency string) (string, error)
@@ -125,6 +127,11 @@ func Run(ctx context.Context, s Seed, population int, out io.Writer) (Result, er
 		}
 		fmt.Fprintf(out, "demo: %d citizens imported in %s\n", n, time.Since(start).Round(time.Millisecond))
 		count = n
+	}
+	if s.Registries != nil {
+		if err := LoadRegistries(ctx, s.Registries, citizens, out); err != nil {
+			return Result{}, err
+		}
 	}
 	r := Result{Citizens: count}
 	for _, c := range citizens {

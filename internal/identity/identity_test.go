@@ -107,8 +107,15 @@ func TestCitizenAndSystem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, ok, _ := tokens.Resolve(ctx, token); !ok || p.Actor() != "system:halyk-bank" || p.IsCitizen("") {
+	if p, ok, _ := tokens.Resolve(ctx, token); !ok || p.Actor() != "system:halyk-bank" || p.IsCitizen("") || p.HasScope(identity.ScopePayments) {
 		t.Fatalf("system: %+v %v", p, ok)
+	}
+	token, _, err = tokens.Issue(ctx, identity.Principal{Kind: identity.System, Subject: "pay-gateway", Roles: []string{identity.ScopePayments, identity.ScopePayments}}, identity.MaxTTL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok, _ := tokens.Resolve(ctx, token); !ok || !p.HasScope(identity.ScopePayments) || len(p.Roles) != 1 || p.HasRole("", identity.ScopePayments) {
+		t.Fatalf("payment system: %+v %v", p, ok)
 	}
 }
 
@@ -166,7 +173,9 @@ func TestIssueRefusesWhatCannotHaveAToken(t *testing.T) {
 		{"bad checksum", identity.Principal{Kind: identity.Citizen, Subject: "900101300018"}, time.Hour, "", "iin.checksum"},
 		{"not an IIN", identity.Principal{Kind: identity.Citizen, Subject: "mia-0001"}, time.Hour, "", "valid IIN"},
 		{"citizen with agency", identity.Principal{Kind: identity.Citizen, Subject: citizenIIN, Agency: "mia"}, time.Hour, "", "only officers"},
-		{"system with roles", identity.Principal{Kind: identity.System, Subject: "bank", Roles: []string{"x"}}, time.Hour, "", "only officers"},
+		{"system with an unknown scope", identity.Principal{Kind: identity.System, Subject: "bank", Roles: []string{"x"}}, time.Hour, "", "is not one of payments"},
+		{"system with an agency", identity.Principal{Kind: identity.System, Subject: "bank", Agency: "mia"}, time.Hour, "", "only officers have an agency"},
+		{"citizen with roles", identity.Principal{Kind: identity.Citizen, Subject: citizenIIN, Roles: []string{"payments"}}, time.Hour, "", "only officers and systems"},
 		{"bad id", identity.Principal{Kind: identity.System, Subject: "bank client"}, time.Hour, "", "letters, digits"},
 		{"no kind", identity.Principal{Subject: "x"}, time.Hour, "", "kind"},
 		{"too short", officer, 59 * time.Second, "", "lifetime"},

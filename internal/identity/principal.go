@@ -25,7 +25,20 @@ type Principal struct {
 	Subject string
 	Name    string   // display name, may be empty
 	Agency  string   // officers: agency id (see internal/agency); empty otherwise
-	Roles   []string // officers: roles within Agency
+	Roles   []string // officers: roles within Agency; systems: platform scopes (SystemScopes)
+}
+
+// ScopePayments lets a payment gateway's system confirm that state fees
+// were paid.
+const ScopePayments = "payments"
+
+// SystemScopes are the platform-wide roles an organisation's system may
+// hold.
+var SystemScopes = []string{ScopePayments}
+
+// HasScope reports whether p is a system holding scope.
+func (p Principal) HasScope(scope string) bool {
+	return p.Kind == System && slices.Contains(p.Roles, scope)
 }
 
 // Actor is the principal as the audit trail names it: "citizen:<iin>",

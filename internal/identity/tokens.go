@@ -131,9 +131,21 @@ func (t *Tokens) check(ctx context.Context, p Principal) (Principal, error) {
 	default:
 		return Principal{}, fmt.Errorf("%w: kind %q: use citizen, officer or system", ErrInvalid, p.Kind)
 	}
+	if p.Kind == System {
+		if p.Agency != "" {
+			return Principal{}, fmt.Errorf("%w: only officers have an agency", ErrInvalid)
+		}
+		for _, r := range p.Roles {
+			if !slices.Contains(SystemScopes, r) {
+				return Principal{}, fmt.Errorf("%w: a system's role %q is not one of %s", ErrInvalid, r, strings.Join(SystemScopes, ", "))
+			}
+		}
+		p.Roles = slices.Compact(slices.Sorted(slices.Values(p.Roles)))
+		return p, nil
+	}
 	if p.Kind != Officer {
 		if p.Agency != "" || len(p.Roles) > 0 {
-			return Principal{}, fmt.Errorf("%w: only officers have an agency and roles", ErrInvalid)
+			return Principal{}, fmt.Errorf("%w: only officers and systems have roles, and only officers an agency", ErrInvalid)
 		}
 		p.Roles = nil
 		return p, nil

@@ -1,10 +1,34 @@
 // Package outbox owns the platform's event outbox: every state change that
 // others may react to (a decided application, a changed registry record) is
 // written here in the same transaction as the change itself, so an event
-// exists if and only if its change committed. Consumers (notifications,
-// monitoring, proactive services) read it in id order.
+// exists if and only if its change committed.
 //
-// Owns: table outbox_event; topics are named capability.thing.happened.
+// # Consuming
+//
+// Ids are taken when an event is inserted, but transactions commit in any
+// order: an event with a lower id can become visible after one with a
+// higher id, so a consumer that remembers "the last id seen" skips it for
+// ever. Each event therefore records its transaction (column tx, xid8), and
+// [Consume] reads in (tx, id) order and only events whose transaction is
+// older than the oldest transaction still running
+// (pg_snapshot_xmin(pg_current_snapshot())): every such transaction has
+// ended, so no event can later appear before the consumer's cursor.
+//
+// Guarantees of [Consume]: a consumer (a name) sees each committed event of
+// its topics once, in (tx, id) order, in the same transaction that advances
+// its cursor, so work done in fn commits if and only if the cursor moves
+// past its events (exactly once for effects in the database). Two nodes
+// running the same consumer never get the same batch: the cursor row is
+// locked with SKIP LOCKED, and the node that finds it locked returns at once
+// with nothing. The price: a transaction that stays open, in any database
+// of the cluster, holds back every consumer (events wait until it ends),
+// so keep transactions short.
+//
+// [After] is the old id-order read, kept for tests and tools that look at a
+// quiet database; live consumers use [Consume].
+//
+// Owns: tables outbox_event, outbox_consumer; topics are named
+// capability.thing.happened.
 //
 // May import: internal/pg.
 package outbox
@@ -13,10 +37,12 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ortaq/ortaq/internal/pg"
 )
@@ -34,6 +60,9 @@ type Event struct {
 	Key       string
 	Payload   json.RawMessage
 	CreatedAt time.Time
+	// Tx is the transaction that wrote the event: events of one business
+	// transaction share it.
+	Tx uint64
 }
 
 // Emit records an event within tx.
@@ -53,11 +82,92 @@ type reader interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// After returns up to limit events with id greater than after, in order.
+// After returns up to limit events with id greater than after, in id order.
+// On a busy database it can miss an event that commits late (see the
+// package comment); consumers use [Consume].
 func After(ctx context.Context, db reader, after int64, limit int) ([]Event, error) {
-	rows, err := db.Query(ctx, `SELECT id, topic, key, payload, created_at FROM outbox_event WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	rows, err := db.Query(ctx, `SELECT id, topic, key, payload, created_at, tx FROM outbox_event WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
+}
+
+// Handler processes a batch of events within tx, the transaction that
+// advances the consumer's cursor past them. An error rolls back both, and
+// the same batch comes again: return errors for passing trouble only, and
+// skip (and log) an event that can never be processed.
+type Handler func(ctx context.Context, tx pgx.Tx, events []Event) error
+
+// Consume delivers the next events of topics (all topics when empty; up to
+// limit, in (tx, id) order) to fn in one transaction that also advances the cursor of
+// consumer, and commits. It returns how many events fn got: 0 when there
+// are none or when another node holds this consumer's cursor right now. fn
+// is not called with an empty batch.
+func Consume(ctx context.Context, pool *pgxpool.Pool, consumer string, topics []string, limit int, fn Handler) (n int, err error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("consume outbox: limit %d must be positive", limit)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO outbox_consumer (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, consumer); err != nil {
+		return 0, fmt.Errorf("consume outbox as %s: register: %w", consumer, err)
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var curTx uint64
+		var curID int64
+		err := tx.QueryRow(ctx, `SELECT tx, id FROM outbox_consumer WHERE name = $1 FOR UPDATE SKIP LOCKED`, consumer).Scan(&curTx, &curID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // another node is consuming: nothing for us now
+		}
+		if err != nil {
+			return fmt.Errorf("lock cursor: %w", err)
+		}
+		// One horizon for both reads below: every transaction below it
+		// has ended, and stays ended.
+		var horizon uint64
+		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())`).Scan(&horizon); err != nil {
+			return fmt.Errorf("read snapshot: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT id, topic, key, payload, created_at, tx FROM outbox_event
+			WHERE tx < $1::xid8 AND (tx, id) > ($2::xid8, $3) AND (coalesce(cardinality($4::text[]), 0) = 0 OR topic = ANY($4::text[]))
+			ORDER BY tx, id LIMIT $5`, horizon, curTx, curID, topics, limit)
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		events, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		nextTx, nextID := curTx, curID
+		if len(events) == limit {
+			last := events[len(events)-1]
+			nextTx, nextID = last.Tx, last.ID
+		} else {
+			// Every event of these topics below the horizon is read: pass
+			// the others too, so later reads do not walk them again.
+			err := tx.QueryRow(ctx, `SELECT tx, id FROM outbox_event WHERE tx < $1::xid8 AND (tx, id) > ($2::xid8, $3)
+				ORDER BY tx DESC, id DESC LIMIT 1`, horizon, curTx, curID).Scan(&nextTx, &nextID)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("read horizon: %w", err)
+			}
+		}
+		if len(events) > 0 {
+			if err := fn(ctx, tx, events); err != nil {
+				return err
+			}
+		}
+		if nextTx == curTx && nextID == curID {
+			n = len(events)
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE outbox_consumer SET tx = $2::xid8, id = $3, updated_at = now() WHERE name = $1`,
+			consumer, nextTx, nextID); err != nil {
+			return fmt.Errorf("advance cursor: %w", err)
+		}
+		n = len(events)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("consume outbox as %s: %w", consumer, err)
+	}
+	return n, nil
 }

@@ -89,6 +89,19 @@ var funcs = template.FuncMap{
 		}
 		return i18n.T(lang, "portal.service.minutes", int(d.Minutes()))
 	},
+	// tenge shows an amount in tiyn as tenge, e.g. "2 162,50 ₸" (the
+	// grouping and decimal comma used in Kazakhstan in every language).
+	"tenge": func(tiyn int64) string {
+		whole := strconv.FormatInt(tiyn/100, 10)
+		var b strings.Builder
+		for i, c := range whole {
+			if i > 0 && (len(whole)-i)%3 == 0 {
+				b.WriteRune('\u00a0')
+			}
+			b.WriteRune(c)
+		}
+		return fmt.Sprintf("%s,%02d\u00a0₸", b.String(), tiyn%100)
+	},
 	"ms": func(f float64) string {
 		if f < 0.1 {
 			return "<0.1"

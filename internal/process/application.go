@@ -88,13 +88,34 @@ type View struct {
 	// Correction is what an officer asked the citizen to correct, while the
 	// application is returned.
 	Correction *CorrectionView `json:"correction,omitempty"`
-	Timeline   []StepView      `json:"timeline"`
+	// Payment is the fee to pay, while the application awaits payment.
+	Payment *PaymentView `json:"payment,omitempty"`
+	// Signing is what to sign, while the application awaits a signature.
+	Signing  *SigningView `json:"signing,omitempty"`
+	Timeline []StepView   `json:"timeline"`
 }
 
 // CorrectionView is an officer's request for a correction.
 type CorrectionView struct {
 	Reason      string    `json:"reason"`
 	RequestedAt time.Time `json:"requested_at"`
+}
+
+// PaymentView is the fee an application waits for.
+type PaymentView struct {
+	Invoice    string    `json:"invoice"`
+	AmountTiyn int64     `json:"amount_tiyn"`
+	Declared   string    `json:"declared"`
+	Payee      string    `json:"payee"`
+	DueAt      time.Time `json:"due_at"`
+}
+
+// SigningView is the signature an application waits for; the data to sign
+// is at URL.
+type SigningView struct {
+	SHA256 string    `json:"sha256"`
+	DueAt  time.Time `json:"due_at"`
+	URL    string    `json:"url"`
 }
 
 // ServiceRef names the service version an application runs on.
@@ -175,7 +196,22 @@ func (e *Engine) View(ctx context.Context, id uuid.UUID, lang i18n.Lang) (View, 
 	if err != nil {
 		return View{}, err
 	}
-	return ViewOf(a, def, lang), nil
+	v := ViewOf(a, def, lang)
+	switch a.Status {
+	case StatusAwaitingPayment:
+		inv, err := e.InvoiceOf(ctx, id)
+		if err != nil {
+			return View{}, err
+		}
+		v.Payment = &PaymentView{Invoice: inv.Number, AmountTiyn: inv.AmountTiyn, Declared: inv.Declared, Payee: inv.Payee, DueAt: inv.DueAt}
+	case StatusAwaitingSignature:
+		req, err := e.SigningRequestOf(ctx, id)
+		if err != nil {
+			return View{}, err
+		}
+		v.Signing = &SigningView{SHA256: req.SHA256, DueAt: req.DueAt, URL: "/api/v1/applications/" + id.String() + "/signing"}
+	}
+	return v, nil
 }
 
 // SubmitBody is the body of POST /api/v1/applications.
@@ -190,6 +226,10 @@ func (e *Engine) Routes(s *web.Server) {
 	s.HandleFunc("GET /api/v1/applications/{id}", e.handleGet)
 	s.HandleFunc("POST /api/v1/applications/{id}/withdraw", e.handleWithdraw)
 	s.HandleFunc("POST /api/v1/applications/{id}/correction", e.handleCorrection)
+	s.HandleFunc("GET /api/v1/applications/{id}/invoice", e.handleInvoice)
+	s.HandleFunc("GET /api/v1/applications/{id}/signing", e.handleSigning)
+	s.HandleFunc("POST /api/v1/applications/{id}/signature", e.handleSignature)
+	s.HandleFunc("POST /api/v1/payments", e.handlePayment)
 	s.HandleFunc("GET /api/v1/tasks", e.handleInbox)
 	s.HandleFunc("GET /api/v1/tasks/{id}", e.handleTask)
 	s.HandleFunc("POST /api/v1/tasks/{id}/claim", e.handleClaim)

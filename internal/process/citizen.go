@@ -54,6 +54,7 @@ func (e *Engine) end(ctx context.Context, tx pgx.Tx, id uuid.UUID, serviceID, st
 	b.Queue(`UPDATE application SET status = $2, decided_at = $3, updated_at = $3 WHERE id = $1`, id, status, now)
 	b.Queue(`UPDATE task SET status = 'cancelled', claimed_by = NULL WHERE application_id = $1 AND status IN ('open', 'claimed')`, id)
 	b.Queue(`DELETE FROM process_timer WHERE application_id = $1`, id)
+	b.Queue(`UPDATE invoice SET status = 'cancelled' WHERE application_id = $1 AND status = 'open'`, id)
 	detail := map[string]any{"request_id": requestID}
 	if reason != "" {
 		detail["reason"] = reason
@@ -108,7 +109,9 @@ func (e *Engine) Correct(ctx context.Context, who identity.Principal, id uuid.UU
 		}
 		now := e.cfg.Clock.Now()
 		b := &pgx.Batch{}
-		b.Queue(`UPDATE application SET inputs = $2, status = 'submitted', cursor = 0, data = NULL, updated_at = $3 WHERE id = $1`, id, body, now)
+		b.Queue(`UPDATE application SET inputs = $2, status = 'submitted', cursor = 0, data = NULL, review = NULL, updated_at = $3 WHERE id = $1`, id, body, now)
+		// What was signed is no longer what is applied for: it is signed again.
+		b.Queue(`UPDATE application_signature SET superseded_at = $2 WHERE application_id = $1 AND superseded_at IS NULL`, id, now)
 		queueStep(b, id, step{Name: "corrected", Actor: who.Actor(), Start: now, End: now, Outcome: "ok",
 			Detail: map[string]any{"request_id": requestID}})
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {

@@ -12,8 +12,14 @@
 // steps: decide (the first failing eligibility rule refuses), issue (a signed
 // document whose fields carry their labels), notify (an outbox message),
 // review (opens an officer's task and pauses: in_review), wait (a timer, and
-// pauses: waiting). The registry data read is kept with a paused application
-// so that it resumes on the same facts.
+// pauses: waiting), fee (an invoice in tiyn, an amount in MRP fixed at that
+// day's value, and pauses: awaiting_payment until a payment gateway confirms
+// it) and sign (the applicant signs a JSON statement of the application,
+// verified by internal/esign against the platform's trust roots and the
+// applicant's IIN in the certificate; pauses: awaiting_signature). A fee or
+// signature not given by its deadline refuses with the step's refusal. The
+// registry data read is kept with a paused application so that it resumes
+// on the same facts.
 //
 // Officers work tasks of their agency and role: list (closest deadline
 // first), claim, release, decide (approve continues, refuse decides with a
@@ -49,15 +55,18 @@
 //     KEY UPDATE so that inserting timeline rows never waits on them.
 //
 // Owns: tables application, application_step, task, task_attachment,
-// process_timer; River job kind "process.run_application"; routes
-// /api/v1/applications... and /api/v1/tasks...; outbox topics
-// process.application.{submitted,paused,decided,returned,corrected},
-// process.task.{opened,decided}, notify.message.requested,
+// process_timer, invoice, application_signature; River job kind
+// "process.run_application"; routes /api/v1/applications...,
+// /api/v1/tasks... and /api/v1/payments; outbox topics
+// process.application.{submitted,paused,decided,returned,corrected,signed},
+// process.task.{opened,decided}, process.payment.{requested,confirmed},
+// process.signature.requested, notify.message.requested,
 // notify.officer.escalation.
 //
 // May import: internal/pg, internal/apierr, internal/audit, internal/identity,
 // internal/i18n, internal/web,
 // internal/clock, internal/iin, internal/refnum, internal/outbox,
 // internal/service, internal/servicedef, internal/registry, internal/document,
+// internal/esign,
 // River.
 package process

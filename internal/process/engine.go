@@ -88,9 +88,15 @@ type Config struct {
 	RetryBase time.Duration
 	// TimerInterval is how often a working node fires due timers. Default 1s.
 	TimerInterval time.Duration
-	Clock         clock.Clock // default clock.Real
-	Logger        *slog.Logger
-	Metrics       prometheus.Registerer // optional
+	// Signatures verifies applicants' signatures for sign steps; without
+	// one, a signature sent is refused with an internal error.
+	Signatures SignatureVerifier
+	// Exchange reads exchange services for data sources that name one;
+	// without it such a read fails (and is retried).
+	Exchange ExchangeReader
+	Clock    clock.Clock // default clock.Real
+	Logger   *slog.Logger
+	Metrics  prometheus.Registerer // optional
 }
 
 // WorkingDays counts working days on the platform's calendar.
@@ -259,11 +265,14 @@ const (
 	StatusInReview  = "in_review" // an officer's task is open
 	StatusReturned  = "returned"  // waiting for the citizen's correction
 	StatusWaiting   = "waiting"   // paused until a timer fires
-	StatusCompleted = "completed"
-	StatusRefused   = "refused"
-	StatusFailed    = "failed" // a step gave up after its last attempt
-	StatusWithdrawn = "withdrawn"
-	StatusCancelled = "cancelled"
+	// paused for the applicant to pay a fee or to sign
+	StatusAwaitingPayment   = "awaiting_payment"
+	StatusAwaitingSignature = "awaiting_signature"
+	StatusCompleted         = "completed"
+	StatusRefused           = "refused"
+	StatusFailed            = "failed" // a step gave up after its last attempt
+	StatusWithdrawn         = "withdrawn"
+	StatusCancelled         = "cancelled"
 )
 
 // Final reports whether status ends an application.
@@ -314,10 +323,11 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs], f *flowRun) e
 		inputs    map[string]any
 		cursor    int
 		data      map[string]any
+		review    map[string]any
 		document  *uuid.UUID
 	}
-	err = tx.QueryRow(ctx, `SELECT applicant_iin, status, submitted_at, inputs, cursor, data, document_id FROM application WHERE id = $1 FOR NO KEY UPDATE`, job.Args.ApplicationID).
-		Scan(&app.applicant, &app.status, &app.submitted, &app.inputs, &app.cursor, &app.data, &app.document)
+	err = tx.QueryRow(ctx, `SELECT applicant_iin, status, submitted_at, inputs, cursor, data, review, document_id FROM application WHERE id = $1 FOR NO KEY UPDATE`, job.Args.ApplicationID).
+		Scan(&app.applicant, &app.status, &app.submitted, &app.inputs, &app.cursor, &app.data, &app.review, &app.document)
 	if err != nil {
 		return fmt.Errorf("lock application: %w", err)
 	}
@@ -335,7 +345,7 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs], f *flowRun) e
 	}
 	*f = flowRun{e: e, tx: tx, id: job.Args.ApplicationID, def: def, plan: plan, applicant: applicant, attempt: job.Attempt,
 		result: app.document, failedAt: stepPrepare}
-	out, err := f.run(ctx, app.inputs, app.cursor, app.data)
+	out, err := f.run(ctx, app.inputs, app.cursor, app.data, app.review)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/ortaq/ortaq/internal/app"
 	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/document"
+	"github.com/ortaq/ortaq/internal/esign"
 	"github.com/ortaq/ortaq/internal/i18n"
 	"github.com/ortaq/ortaq/internal/iin"
 	"github.com/ortaq/ortaq/internal/outbox"
@@ -106,6 +107,8 @@ type options struct {
 	docs func(process.DocumentIssuer) process.DocumentIssuer
 	// services are published besides the address certificate.
 	services [][]byte
+	// signatures is given the engines' signature verifier.
+	signatures func(*esign.Verifier)
 }
 
 func setupWith(t *testing.T, nodes int, o options) (*bundle, []*process.Engine) {
@@ -145,10 +148,14 @@ func setupWith(t *testing.T, nodes int, o options) (*bundle, []*process.Engine) 
 	}); err != nil {
 		t.Fatal(err)
 	}
+	verifier := esign.NewVerifier(db.Pool, clk)
+	if o.signatures != nil {
+		o.signatures(verifier)
+	}
 	var engines []*process.Engine
 	for i := 0; i < nodes; i++ {
 		cfg := process.Config{Workers: 4, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second,
-			Clock: clk, Logger: slog.New(slog.DiscardHandler)}
+			Clock: clk, Logger: slog.New(slog.DiscardHandler), Signatures: verifier}
 		if o.config != nil {
 			o.config(&cfg)
 		}

@@ -57,6 +57,12 @@ func timelineName(stepType string) string {
 		return "document.issue"
 	case servicedef.StepReview:
 		return "review.assigned"
+	case servicedef.StepCall:
+		return "exchange.call"
+	case servicedef.StepFee:
+		return "fee.invoiced"
+	case servicedef.StepSign:
+		return "sign.requested"
 	}
 	return stepType
 }
@@ -91,8 +97,8 @@ func (f *flowRun) stepTimeout(i int) time.Duration {
 
 // run reads the plan's data (unless an earlier run did), derives its values
 // and walks its steps from cursor.
-func (f *flowRun) run(ctx context.Context, inputs map[string]any, cursor int, data map[string]any) (outcome, error) {
-	a := &servicedef.Activation{Inputs: f.plan.Normalize(inputs), Now: f.e.cfg.Clock.Now(), Data: map[string]any{}}
+func (f *flowRun) run(ctx context.Context, inputs map[string]any, cursor int, data, review map[string]any) (outcome, error) {
+	a := &servicedef.Activation{Inputs: f.plan.Normalize(inputs), Now: f.e.cfg.Clock.Now(), Data: map[string]any{}, Review: review}
 	f.failedAt = stepPrepare
 	if data != nil {
 		a.Data = data
@@ -105,7 +111,11 @@ func (f *flowRun) run(ctx context.Context, inputs map[string]any, cursor int, da
 			} else if !reads {
 				continue
 			}
-			if err := f.timed("registry.read", func() (string, map[string]any, error) {
+			name := "registry.read"
+			if d.Source.Exchange != "" {
+				name = "exchange.read"
+			}
+			if err := f.timed(name, func() (string, map[string]any, error) {
 				return f.read(readCtx, d, a)
 			}); err != nil {
 				return outcome{}, fmt.Errorf("read %s: %w", d.Source.Name, err)
@@ -196,6 +206,45 @@ func (f *flowRun) step(ctx context.Context, i int, a *servicedef.Activation) (ou
 			return "waiting", map[string]any{"step": s.ID, "until": due}, err
 		})
 		return outcome{status: StatusWaiting, cursor: f.plan.Steps[i].Next}, err == nil, err
+	case servicedef.StepFee:
+		var paid bool
+		err := f.timed("fee.invoiced", func() (string, map[string]any, error) {
+			inv, alreadyPaid, err := f.e.invoice(ctx, f.tx, f.id, f.applicant.String(), s, f.def.OwnerAgency)
+			if err != nil {
+				return "", nil, err
+			}
+			paid = alreadyPaid
+			detail := map[string]any{"step": s.ID, "invoice": inv.Number, "amount_tiyn": inv.AmountTiyn, "due_at": inv.DueAt}
+			if paid {
+				return "paid", detail, nil // paid before a correction: not charged again
+			}
+			return "open", detail, nil
+		})
+		if err != nil || paid {
+			return outcome{}, false, err
+		}
+		return outcome{status: StatusAwaitingPayment, cursor: i}, true, nil
+	case servicedef.StepSign:
+		var signed bool
+		err := f.timed("sign.requested", func() (string, map[string]any, error) {
+			due, alreadySigned, err := f.requestSignature(ctx, s, a)
+			if err != nil {
+				return "", nil, err
+			}
+			signed = alreadySigned
+			if signed {
+				return "signed", map[string]any{"step": s.ID}, nil
+			}
+			return "open", map[string]any{"step": s.ID, "due_at": due}, nil
+		})
+		if err != nil || signed {
+			return outcome{}, false, err
+		}
+		return outcome{status: StatusAwaitingSignature, cursor: i}, true, nil
+	case servicedef.StepCall:
+		return outcome{}, false, f.timed("exchange.call", func() (string, map[string]any, error) {
+			return f.call(ctx, i, a)
+		})
 	case servicedef.StepIssue:
 		return outcome{}, false, f.timed("document.issue", func() (string, map[string]any, error) {
 			doc, err := f.issue(ctx, i, a)
@@ -226,17 +275,20 @@ func (f *flowRun) read(ctx context.Context, d servicedef.PlanData, a *servicedef
 		return "", nil, err
 	}
 	key, _ := v.(string)
+	purpose := "service:" + f.def.ID
+	if d.Source.Basis != "" {
+		purpose += "; basis: " + d.Source.Basis
+	} else {
+		purpose += "; consent"
+	}
+	if d.Source.Exchange != "" {
+		return f.readExchange(ctx, d, a, key, purpose)
+	}
 	switch d.Source.Registry {
 	case "population":
 		id, err := iin.Parse(key)
 		if err != nil {
 			return "not_found", detail, nil
-		}
-		purpose := "service:" + f.def.ID
-		if d.Source.Basis != "" {
-			purpose += "; basis: " + d.Source.Basis
-		} else {
-			purpose += "; consent"
 		}
 		person, found, err := f.e.people.Person(ctx, f.tx, id, registry.Access{
 			Actor: "system:process", Purpose: purpose, Object: "application:" + f.id.String(),

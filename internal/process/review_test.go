@@ -409,3 +409,54 @@ func TestOperatorCancels(t *testing.T) {
 		t.Fatalf("after cancel: %+v", in)
 	}
 }
+
+// TestReviewOutputs: what the officer records when approving is checked
+// against the step's outputs schema and reaches the document.
+func TestReviewOutputs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := strings.Replace(string(reviewed(t)), "id: reviewed-certificate", "id: numbered-certificate", 1)
+	src = strings.Replace(src, `    refusals: [applicant_not_found]
+`, `    refusals: [applicant_not_found]
+    outputs:
+      type: object
+      required: [copies]
+      additionalProperties: false
+      properties:
+        copies: {type: integer, minimum: 1, maximum: 5}
+`, 1)
+	src = strings.Replace(src, `  - id: cooling
+    type: wait
+    after: PT1H
+`, "", 1)
+	src = strings.Replace(src, `      fields:
+`, `      fields:
+        copies: review.review.copies
+`, 1)
+	b, _ := setupWith(t, 1, options{services: [][]byte{[]byte(src)}})
+	id := submitTo(t, b.engine, "numbered-certificate", b.withAddress, "k")
+	waitUntil(t, b.engine, id, "is in review", func(s string) bool { return s == process.StatusInReview })
+	task := openTask(t, b, officerA)
+	if _, err := b.engine.Claim(ctx, officerA, task.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.engine.Decide(ctx, officerA, task.ID, process.DecideRequest{Decision: "approve"})
+	wantField(t, err, "/outputs/copies", apierr.FieldRequired)
+	_, err = b.engine.Decide(ctx, officerA, task.ID, process.DecideRequest{Decision: "approve", Outputs: map[string]any{"copies": 9}})
+	wantField(t, err, "/outputs/copies", apierr.FieldFormat)
+	_, err = b.engine.Decide(ctx, officerA, task.ID, process.DecideRequest{Decision: "approve", Outputs: map[string]any{"copies": 2, "x": 1}})
+	wantField(t, err, "/outputs/x", apierr.FieldUnknown)
+	_, err = b.engine.Decide(ctx, officerA, task.ID, process.DecideRequest{Decision: "refuse", Outputs: map[string]any{"copies": 2}})
+	wantField(t, err, "/outputs", apierr.FieldUnknown)
+	if _, err := b.engine.Decide(ctx, officerA, task.ID, process.DecideRequest{Decision: "approve", Outputs: map[string]any{"copies": 2}}); err != nil {
+		t.Fatal(err)
+	}
+	a := waitDecided(t, b.engine, id)
+	if a.Status != process.StatusCompleted || a.DocumentID == nil {
+		t.Fatalf("after approval: %s", a.Status)
+	}
+	var copies float64
+	if err := b.pool.QueryRow(ctx, `SELECT (f->>'value')::float FROM document, jsonb_array_elements(fields->'fields') f WHERE id = $1 AND f->>'name' = 'copies'`, *a.DocumentID).Scan(&copies); err != nil || copies != 2 {
+		t.Fatalf("the document's copies: %v %v", copies, err)
+	}
+}

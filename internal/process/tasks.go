@@ -70,12 +70,9 @@ func scanTask(r pgx.Row) (Task, error) {
 // openTask creates the task of review step i, with its deadline timer.
 func (e *Engine) openTask(ctx context.Context, tx pgx.Tx, app uuid.UUID, i int, s servicedef.Step, agency string) (Task, error) {
 	now := e.cfg.Clock.Now()
-	due := now.Add(s.Deadline.D)
-	if s.Deadline.Days > 0 {
-		var err error
-		if due, err = e.cfg.Calendar.AddWorkingDays(ctx, now, s.Deadline.Days); err != nil {
-			return Task{}, fmt.Errorf("deadline: %w", err)
-		}
+	due, err := e.deadline(ctx, now, s.Deadline)
+	if err != nil {
+		return Task{}, err
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -322,7 +319,10 @@ type DecideRequest struct {
 	// Comment explains the decision; a return must say what to correct.
 	Comment     string
 	Attachments []Attachment
-	RequestID   string
+	// Outputs are what the officer records when approving, as the step's
+	// outputs schema asks.
+	Outputs   map[string]any
+	RequestID string
 }
 
 // Decide records the officer's decision on a task they hold and moves the
@@ -357,6 +357,13 @@ func (e *Engine) Decide(ctx context.Context, who identity.Principal, id uuid.UUI
 		}
 		ps := plan.Steps[t.StepIndex]
 		decision, refusal, fields := checkDecision(ps.Step, req)
+		if decision == "approve" {
+			for _, ie := range plan.CheckOutputs(t.StepIndex, req.Outputs) {
+				fields = append(fields, apierr.FieldError{Path: "/outputs" + ie.Path, Code: apierr.Code(ie.Code)})
+			}
+		} else if len(req.Outputs) > 0 {
+			fields = append(fields, apierr.FieldError{Path: "/outputs", Code: apierr.FieldUnknown})
+		}
 		if len(fields) > 0 {
 			return apierr.New(apierr.Validation, fields...)
 		}
@@ -388,7 +395,9 @@ func (e *Engine) Decide(ctx context.Context, who identity.Principal, id uuid.UUI
 		queueStep(b, t.ApplicationID, step{Name: "review", Actor: who.Actor(), Start: t.CreatedAt, End: now, Outcome: decision, Detail: detail})
 		switch decision {
 		case "approve":
-			b.Queue(`UPDATE application SET status = 'submitted', cursor = $2, updated_at = $3 WHERE id = $1`, t.ApplicationID, ps.Next, now)
+			b.Queue(`UPDATE application SET status = 'submitted', cursor = $2, updated_at = $3,
+				review = CASE WHEN $5::jsonb IS NULL THEN review ELSE coalesce(review, '{}') || jsonb_build_object($4::text, $5::jsonb) END
+				WHERE id = $1`, t.ApplicationID, ps.Next, now, t.StepID, outputsOrNil(req.Outputs))
 		case "refuse":
 			queueStep(b, t.ApplicationID, step{Name: StatusRefused, Actor: "system", Start: now, End: now, Outcome: "ok"})
 			b.Queue(`UPDATE application SET status = 'refused', refusal_code = $2, cursor = -1, decided_at = $3, updated_at = $3 WHERE id = $1`,
@@ -437,7 +446,7 @@ func (e *Engine) emitReturned(ctx context.Context, tx pgx.Tx, now time.Time, app
 		return err
 	}
 	if err := outbox.Emit(ctx, tx, now, "process.application.returned", app.String(), map[string]any{
-		"application_id": app, "reason": reason,
+		"application_id": app, "reason": reason, "to_iin": applicant,
 	}); err != nil {
 		return err
 	}
@@ -447,6 +456,14 @@ func (e *Engine) emitReturned(ctx context.Context, tx pgx.Tx, now time.Time, app
 }
 
 // checkDecision validates an officer's decision against the review step.
+// outputsOrNil is what to store of an officer's outputs: nothing when none.
+func outputsOrNil(o map[string]any) any {
+	if len(o) == 0 {
+		return nil
+	}
+	return o
+}
+
 func checkDecision(s servicedef.Step, req DecideRequest) (decision, refusal string, fields []apierr.FieldError) {
 	switch {
 	case req.Decision == "":

@@ -53,6 +53,9 @@ type TaskDetail struct {
 	Data        []DataView       `json:"data"`
 	Timeline    []StepView       `json:"timeline"`
 	Attachments []AttachmentView `json:"attachments"`
+	// Outputs is the JSON Schema of what to record when approving, when
+	// the step asks for anything.
+	Outputs map[string]any `json:"outputs,omitempty"`
 }
 
 // DataView is one data source's record with where it came from.
@@ -202,7 +205,14 @@ func (e *Engine) handleTask(w http.ResponseWriter, r *http.Request) error {
 		if !ok {
 			continue
 		}
-		d.Data = append(d.Data, DataView{Name: ds.Source.Name, Registry: ds.Source.Registry, Basis: ds.Source.Basis, Record: rec})
+		source := ds.Source.Registry
+		if ds.Source.Exchange != "" {
+			source = ds.Source.Exchange
+		}
+		d.Data = append(d.Data, DataView{Name: ds.Source.Name, Registry: source, Basis: ds.Source.Basis, Record: rec})
+	}
+	if t.StepIndex >= 0 && t.StepIndex < len(plan.Steps) {
+		d.Outputs, _ = plan.Steps[t.StepIndex].Step.Outputs.Value.(map[string]any)
 	}
 	a, err := e.Get(r.Context(), t.ApplicationID)
 	if err != nil {
@@ -248,6 +258,8 @@ type DecisionBody struct {
 	Refusal     string           `json:"refusal"`
 	Comment     string           `json:"comment"`
 	Attachments []AttachmentBody `json:"attachments"`
+	// Outputs are what the step asks the officer to record when approving.
+	Outputs map[string]any `json:"outputs"`
 }
 
 // AttachmentBody is a file in a decision, its content in base64.
@@ -266,7 +278,7 @@ func (e *Engine) handleDecision(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSONLimit(w, r, &body, 4*maxAttachments*maxAttachmentBytes/3+web.MaxBodyBytes); err != nil {
 		return err
 	}
-	req := DecideRequest{Decision: body.Decision, Refusal: body.Refusal, Comment: body.Comment, RequestID: web.RequestID(r.Context())}
+	req := DecideRequest{Decision: body.Decision, Refusal: body.Refusal, Comment: body.Comment, Outputs: body.Outputs, RequestID: web.RequestID(r.Context())}
 	for _, a := range body.Attachments {
 		req.Attachments = append(req.Attachments, Attachment(a))
 	}

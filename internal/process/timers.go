@@ -71,7 +71,7 @@ func (e *Engine) FireTimers(ctx context.Context) (int, error) {
 		rows, err := tx.Query(ctx, `
 			DELETE FROM process_timer WHERE id IN (
 				SELECT id FROM process_timer WHERE due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-			RETURNING application_id, kind, task_id, due_at`, now, timerBatch)
+			RETURNING application_id, kind, task_id, due_at, coalesce(step, ''), coalesce(refusal, '')`, now, timerBatch)
 		if err != nil {
 			return fmt.Errorf("take due timers: %w", err)
 		}
@@ -80,10 +80,12 @@ func (e *Engine) FireTimers(ctx context.Context) (int, error) {
 			kind string
 			task *uuid.UUID
 			due  time.Time
+			// applicant deadlines
+			step, refusal string
 		}
 		timers, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (timer, error) {
 			var t timer
-			return t, r.Scan(&t.app, &t.kind, &t.task, &t.due)
+			return t, r.Scan(&t.app, &t.kind, &t.task, &t.due, &t.step, &t.refusal)
 		})
 		if err != nil {
 			return err
@@ -94,6 +96,8 @@ func (e *Engine) FireTimers(ctx context.Context) (int, error) {
 				err = e.resume(ctx, tx, t.app, t.due, now)
 			case "task_deadline":
 				err = e.escalate(ctx, tx, *t.task, now)
+			case "applicant_deadline":
+				err = e.applicantMissed(ctx, tx, t.app, t.step, t.refusal, t.due, now)
 			}
 			if err != nil {
 				return err

@@ -1,14 +1,33 @@
-// Package registry owns the state registries the platform holds. For now this
-// is the population registry: a person by IIN, with names, birth date, sex and
-// registered address.
+// Package registry owns the state registries the platform holds, declared
+// by definitions (YAML, see the registries directory): each registry's key
+// (IIN, BIN or its own id), attributes with JSON Schema types and
+// constraints, owner agency, personal-data class of each attribute, and
+// which attributes are mastered here and which are copies of another
+// registry's master; classifiers (KATO, countries, document types) are
+// versioned code lists the attributes refer to.
 //
-// Every read of a person goes through [Population.Person], which takes the
-// reader's identity and purpose and records the access in the audit trail in
-// the caller's transaction: there is no way to read a person's data without
-// leaving a trace. Full history, as-of reads, the data catalogue and the
-// GovStack API come with the registries issue.
+// Records keep their whole history: every create, update, correction and
+// cancellation is a new row of registry_record_version (who, when, why:
+// the legal basis or the application), which a trigger keeps append-only;
+// a record's current state is its newest version, found by the primary key,
+// so nothing is ever updated in place. Every committed change emits
+// registry.<name>.changed through the outbox table in its transaction.
+// Reads ([Store.Get], as of a past instant too, [Store.History],
+// [Store.Search], [Store.Export]) take the reader's [Access] and write one
+// audit event per record read, in the reader's transaction: there is no way
+// to read a person's data without leaving a trace. [Store.Import] loads CSV
+// or NDJSON streams row by row, rejecting bad rows by row and field.
 //
-// Owns: table population_person.
+// The population registry of the first issue, [Population] on table
+// population_person, stays as it was: the process engine reads it.
 //
-// May import: internal/pg, internal/audit, internal/iin, internal/i18n, internal/clock.
+// Owns: tables population_person, registry_definition, registry_classifier,
+// registry_record_version; routes /api/v1/registries/...,
+// /api/v1/classifiers/..., /api/v1/catalogue/..., the GovStack Digital
+// Registries API under /gs/registries/; outbox topics
+// registry.<name>.changed.
+//
+// May import: internal/pg, internal/audit, internal/outbox, internal/iin,
+// internal/i18n, internal/clock, internal/apierr, internal/identity,
+// internal/web.
 package registry

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ortaq/ortaq/internal/apierr"
 	"github.com/ortaq/ortaq/internal/i18n"
+	"github.com/ortaq/ortaq/internal/servicedef"
 	"github.com/ortaq/ortaq/internal/web"
 )
 
@@ -32,11 +33,30 @@ type Summary struct {
 	Category       string `json:"category"`
 	TargetDuration string `json:"target_duration"`
 	LegalDays      int    `json:"legal_deadline_working_days"`
-	FeeTiyn        int64  `json:"fee_tiyn"`
-	Language       string `json:"language"`
+	// FeeTiyn is what every applicant pays today (fees without a
+	// condition); Fees lists each fee, conditional ones included.
+	FeeTiyn int64 `json:"fee_tiyn"`
+	Fees    []Fee `json:"fees"`
+	// SignatureRequired: the applicant signs the application with an
+	// electronic signature.
+	SignatureRequired bool   `json:"signature_required"`
+	Language          string `json:"language"`
 	// Accepting is false while the service needs a step the engine cannot
 	// run yet (a human review, until officers' task lists exist).
 	Accepting bool `json:"accepting"`
+}
+
+// Fee is a state fee a service charges.
+type Fee struct {
+	Step string `json:"step"`
+	// Declared is the amount as the service declares it, e.g. "0.2 MRP".
+	Declared string `json:"declared"`
+	// AmountTiyn is the amount today; 0 when it cannot be known (an MRP of
+	// a year the platform does not know yet).
+	AmountTiyn int64 `json:"amount_tiyn"`
+	// Condition is when the fee applies (a CEL expression), empty when
+	// always.
+	Condition string `json:"condition,omitempty"`
 }
 
 // Owner is the agency that provides a service.
@@ -53,13 +73,36 @@ func (c *Catalogue) Summarise(ctx context.Context, d Definition, names AgencyNam
 	}
 	// Every compiled service runs on the engine, review steps included.
 	accepting := d.Flow == FlowPlan
+	fees, feeTiyn, signature := []Fee{}, d.FeeTiyn, false
+	if d.Flow == FlowPlan {
+		plan, err := c.Plan(ctx, d.ID, d.Version)
+		if err != nil {
+			return Summary{}, err
+		}
+		now := c.clock.Now()
+		for _, s := range plan.Steps {
+			switch s.Step.Type {
+			case servicedef.StepSign:
+				signature = true
+			case servicedef.StepFee:
+				tiyn, _ := s.Step.Amount.Tiyn(now)
+				f := Fee{Step: s.Step.ID, Declared: s.Step.Amount.String(), AmountTiyn: tiyn}
+				if s.When != nil {
+					f.Condition = strings.TrimSpace(s.When.Src.Src)
+				} else {
+					feeTiyn += tiyn
+				}
+				fees = append(fees, f)
+			}
+		}
+	}
 	return Summary{
 		ID: d.ID, Version: d.Version,
 		Title: d.Title.In(lang), Description: d.Description.In(lang), Result: d.Result.In(lang),
 		Owner:    Owner{ID: d.OwnerAgency, Name: owner.In(lang)},
 		Audience: d.Audience, Category: d.Category,
 		TargetDuration: ISODuration(d.TargetDuration),
-		LegalDays:      d.LegalDays, FeeTiyn: d.FeeTiyn,
+		LegalDays:      d.LegalDays, FeeTiyn: feeTiyn, Fees: fees, SignatureRequired: signature,
 		Language:  string(lang),
 		Accepting: accepting,
 	}, nil

@@ -1,12 +1,15 @@
 package servicedef
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +61,9 @@ type PlanData struct {
 	Source DataSource
 	Key    PlanExpr
 	When   *PlanExpr
+	Path   *PlanExpr // exchange sources with path:
+	// Response checks an exchange service's answer before any rule sees it.
+	Response *jsonschema.Schema
 }
 
 // PlanRule is a compiled eligibility condition.
@@ -74,6 +80,11 @@ type PlanStep struct {
 	Next     int
 	Document []PlanExpr
 	Until    *PlanExpr // wait steps with until:
+	// Outputs checks what an officer records when approving a review step.
+	Outputs *jsonschema.Schema
+	// call steps
+	CallPath *PlanExpr
+	Body     []PlanExpr
 }
 
 var (
@@ -92,6 +103,11 @@ type compiler struct {
 	derived  *object
 	plan     *Plan
 	exprEnv  *cel.Env // inputs, data, derived and now: for rules and steps
+	// responses are the compiled response schemas of exchange sources,
+	// outputs those of review steps.
+	responses map[string]*jsonschema.Schema
+	outputs   map[string]*jsonschema.Schema
+	review    *object
 }
 
 // Compile parses, checks and compiles a service file. It never panics on any
@@ -104,7 +120,8 @@ func Compile(src []byte, env Environment) (*Plan, []Problem) {
 	d := &decoder{budget: maxNodes}
 	f := &File{}
 	d.decode(root, reflectValue(f))
-	c := &compiler{d: d, env: env, file: f, provider: newTypeProvider(), plan: &Plan{File: f, env: env}}
+	c := &compiler{d: d, env: env, file: f, provider: newTypeProvider(), plan: &Plan{File: f, env: env},
+		responses: map[string]*jsonschema.Schema{}, outputs: map[string]*jsonschema.Schema{}}
 	if d.budget >= 0 {
 		c.check()
 	}
@@ -180,9 +197,12 @@ func (c *compiler) check() {
 	c.checkForm()
 	c.data = &object{name: "data", fields: map[string]*types.Type{}}
 	c.derived = &object{name: "derived", fields: map[string]*types.Type{}}
+	c.review = &object{name: "review", fields: map[string]*types.Type{}}
 	c.provider.add(c.data)
 	c.provider.add(c.derived)
+	c.provider.add(c.review)
 	c.checkData()
+	c.checkOutputs()
 	c.checkRules()
 	c.checkSteps(roles)
 	if f.SLA.Target.D <= 0 {
@@ -218,13 +238,8 @@ func (c *compiler) checkForm() {
 		c.inputs = types.NewMapType(types.StringType, types.DynType)
 		return
 	}
-	compiler := jsonschema.NewCompiler()
-	compiler.DefaultDraft(jsonschema.Draft2020)
-	compiler.AssertFormat()
-	if err := compiler.AddResource("form.json", schema); err != nil {
-		c.problem(form.Schema.At, "form.schema", "form.schema is not a valid JSON Schema: %v", oneLine(err))
-	} else if s, err := compiler.Compile("form.json"); err != nil {
-		c.problem(form.Schema.At, "form.schema", "form.schema is not a valid JSON Schema: %v", oneLine(err))
+	if s, err := compileSchema(schema, true); err != nil {
+		c.problem(form.Schema.At, "form.schema", "form.schema is not a valid JSON Schema: %v", err)
 	} else {
 		c.plan.Inputs = s
 	}
@@ -315,6 +330,10 @@ func (c *compiler) checkData() {
 			continue
 		}
 		seen[ds.Name] = true
+		if ds.Exchange != "" || ds.Path != nil || ds.Response.Value != nil {
+			c.checkExchangeSource(ds)
+			continue
+		}
 		reg, ok := c.env.Registries[ds.Registry]
 		if !ok {
 			c.problem(ds.Keys.at("registry", ds.At), "ref.unknown_registry", "registry %q does not exist (known: %s)", ds.Registry, strings.Join(sortedKeys(c.env.Registries), ", "))
@@ -338,7 +357,7 @@ func (c *compiler) checkData() {
 	for _, ds := range c.file.Data {
 		for _, p := range ds.Prefill {
 			if _, asked := formProps[p]; asked {
-				c.problem(ds.Keys.at("prefill", ds.At), "form.once_only", "the form asks for %q, which data source %q already reads from registry %q: the state must not ask again", p, ds.Name, ds.Registry)
+				c.problem(ds.Keys.at("prefill", ds.At), "form.once_only", "the form asks for %q, which data source %q already reads from %s: the state must not ask again", p, ds.Name, ds.origin())
 			}
 		}
 	}
@@ -348,9 +367,13 @@ func (c *compiler) checkData() {
 		if !seen[ds.Name] {
 			continue
 		}
-		pd := PlanData{Source: ds}
+		pd := PlanData{Source: ds, Response: c.responses[ds.Name]}
 		var ok bool
 		pd.Key, ok = c.compile(keyEnv, "data."+ds.Name+".key", ds.Key, types.StringType, ds.At)
+		if ds.Path != nil {
+			path, pathOK := c.compile(keyEnv, "data."+ds.Name+".path", *ds.Path, types.StringType, ds.At)
+			pd.Path, ok = &path, ok && pathOK
+		}
 		if ds.When != nil {
 			when, whenOK := c.compile(keyEnv, "data."+ds.Name+".when", *ds.When, types.BoolType, ds.At)
 			pd.When, ok = &when, ok && whenOK
@@ -359,6 +382,108 @@ func (c *compiler) checkData() {
 			c.plan.Data = append(c.plan.Data, pd)
 		}
 	}
+}
+
+// checkOutputs compiles what officers record at review steps, before the
+// rules, so that rules and later steps can read review.<step>.<field>.
+func (c *compiler) checkOutputs() {
+	for _, s := range c.file.Steps {
+		if s.Outputs.Value == nil {
+			continue
+		}
+		if s.Type != StepReview {
+			c.problem(s.Keys.at("outputs", s.At), "step.field", "step %q: outputs belong to review steps", s.ID)
+			continue
+		}
+		schema, ok := s.Outputs.Value.(map[string]any)
+		if !ok || schema["type"] != "object" {
+			c.problem(s.Keys.at("outputs", s.At), "step.outputs", "review step %q: outputs must be a JSON Schema with type: object", s.ID)
+			continue
+		}
+		compiled, err := compileSchema(schema, false)
+		if err != nil {
+			c.problem(s.Keys.at("outputs", s.At), "step.outputs", "review step %q: outputs is not a valid JSON Schema: %v", s.ID, err)
+			continue
+		}
+		if identifier.MatchString(s.ID) {
+			c.outputs[s.ID] = compiled
+			c.review.fields[s.ID] = c.provider.schemaType("outputs."+s.ID, schema)
+		}
+	}
+}
+
+// schemaURL names a schema of a service file. A relative name would be
+// resolved against the working directory, which then shows in messages.
+const schemaURL = "https://schemas.ortaq.kz/service-file.json"
+
+// compileSchema compiles a JSON Schema (2020-12 unless it says otherwise)
+// written in a service file; its error says what is wrong without naming
+// the compiler's internal URL. assertFormat makes "format" a check, as the
+// form's inputs need.
+func compileSchema(schema any, assertFormat bool) (*jsonschema.Schema, error) {
+	compiler := jsonschema.NewCompiler()
+	compiler.DefaultDraft(jsonschema.Draft2020)
+	if assertFormat {
+		compiler.AssertFormat()
+	}
+	err := compiler.AddResource(schemaURL, schema)
+	if err == nil {
+		var s *jsonschema.Schema
+		if s, err = compiler.Compile(schemaURL); err == nil {
+			return s, nil
+		}
+	}
+	msg := strings.ReplaceAll(oneLine(err), strconv.Quote(schemaURL+"#")+" ", "the schema ")
+	return nil, errors.New(strings.ReplaceAll(msg, schemaURL, "the schema"))
+}
+
+// exchangeService is an X-Road service id: INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE.
+var exchangeService = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}/[A-Z]{2,10}/[A-Za-z0-9.-]{1,64}/[A-Za-z0-9._-]{1,64}/[A-Za-z0-9._-]{1,128}$`)
+
+// checkExchangeSource checks a data source read through the exchange
+// gateway. What another agency's system returns is about a person (the
+// key): the read needs a legal basis or the person's consent, like a
+// personal-data registry.
+func (c *compiler) checkExchangeSource(ds *DataSource) {
+	c.data.fields[ds.Name] = types.DynType
+	if ds.Registry != "" {
+		c.problem(ds.Keys.at("registry", ds.At), "field.one_of", "data source %q reads either a registry or an exchange service, not both", ds.Name)
+		return
+	}
+	if !exchangeService.MatchString(ds.Exchange) {
+		c.problem(ds.Keys.at("exchange", ds.At), "data.exchange_service", "data source %q: exchange must be an X-Road service id INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE, e.g. KZ/GOV/MIA/registry/persons-v1, not %q", ds.Name, ds.Exchange)
+	} else if c.env.Exchange != nil && !c.env.Exchange[ds.Exchange] {
+		c.problem(ds.Keys.at("exchange", ds.At), "ref.unknown_exchange_service", "exchange service %q is not in the exchange catalogue", ds.Exchange)
+	}
+	if ds.Basis == "" && !ds.Consent {
+		c.problem(ds.At, "data.no_basis", "data source %q reads another agency's data about a person: name the legal basis (basis:) or require consent (consent: true)", ds.Name)
+	}
+	schema, ok := ds.Response.Value.(map[string]any)
+	if !ok || schema["type"] != "object" {
+		c.problem(ds.Keys.at("response", ds.At), "field.required", "data source %q needs response: the JSON Schema of the answer, an object with properties", ds.Name)
+		return
+	}
+	compiled, err := compileSchema(schema, false)
+	if err != nil {
+		c.problem(ds.Keys.at("response", ds.At), "data.response_schema", "data source %q: response is not a valid JSON Schema: %v", ds.Name, err)
+		return
+	}
+	c.responses[ds.Name] = compiled
+	c.data.fields[ds.Name] = c.provider.schemaType("exchange."+ds.Name, schema)
+	props, _ := schema["properties"].(map[string]any)
+	for _, p := range ds.Prefill {
+		if _, ok := props[p]; !ok {
+			c.problem(ds.Keys.at("prefill", ds.At), "ref.unknown_field", "prefill names %q, which the response of %q does not hold (fields: %s)", p, ds.Exchange, strings.Join(sortedKeys(props), ", "))
+		}
+	}
+}
+
+// origin says where a data source reads from, for messages.
+func (ds DataSource) origin() string {
+	if ds.Exchange != "" {
+		return "exchange service " + strconv.Quote(ds.Exchange)
+	}
+	return "registry " + strconv.Quote(ds.Registry)
 }
 
 func (c *compiler) newEnv(withData, withDerived bool) *cel.Env {
@@ -373,7 +498,8 @@ func (c *compiler) newEnv(withData, withDerived bool) *cel.Env {
 		opts = append(opts, cel.Variable("data", types.NewObjectType("data")))
 	}
 	if withDerived {
-		opts = append(opts, cel.Variable("derived", types.NewObjectType("derived")))
+		opts = append(opts, cel.Variable("derived", types.NewObjectType("derived")),
+			cel.Variable("review", types.NewObjectType("review")))
 	}
 	env, err := cel.NewEnv(opts...)
 	if err != nil {
@@ -503,7 +629,7 @@ func (c *compiler) checkSteps(roles []string) {
 	env := c.exprEnv
 	hasDecide := false
 	for i, s := range steps {
-		ps := PlanStep{Step: s, Next: i + 1}
+		ps := PlanStep{Step: s, Next: i + 1, Outputs: c.outputs[s.ID]}
 		if i+1 == len(steps) {
 			ps.Next = -1
 		}
@@ -582,6 +708,43 @@ func (c *compiler) checkSteps(roles []string) {
 			case s.After.D <= 0:
 				c.problem(s.Keys.at("after", s.At), "field.range", "wait step %q: after must be longer than zero", s.ID)
 			}
+		case StepFee:
+			switch a := s.Amount; {
+			case a == nil || (a.MRP == 0 && a.KZT == 0):
+				c.problem(s.At, "field.required", "fee step %q needs an amount: amount: {mrp: 0.5} or amount: {kzt: 1500}", s.ID)
+			case a.MRP != 0 && a.KZT != 0:
+				c.problem(a.At, "field.one_of", "fee step %q: give the amount in mrp or in kzt, not both", s.ID)
+			case a.MRP < 0 || a.KZT < 0 || a.MRP > maxFeeMRP || a.KZT > maxFeeKZT:
+				c.problem(a.At, "field.range", "fee step %q: the amount must be above zero and at most %d MRP or %d KZT", s.ID, maxFeeMRP, maxFeeKZT)
+			case a.KZT != 0 && math.Round(a.KZT*100) != a.KZT*100:
+				c.problem(a.Keys.at("kzt", a.At), "field.range", "fee step %q: an amount in tenge has at most two decimals (tiyn)", s.ID)
+			}
+			c.awaited(s)
+		case StepCall:
+			if !exchangeService.MatchString(s.Service) {
+				c.problem(s.Keys.at("service", s.At), "step.exchange_service", "call step %q: service must be an X-Road service id INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE, e.g. KZ/GOV/KGD/tax/registrations-v1, not %q", s.ID, s.Service)
+			} else if c.env.Exchange != nil && !c.env.Exchange[s.Service] {
+				c.problem(s.Keys.at("service", s.At), "ref.unknown_exchange_service", "exchange service %q is not in the exchange catalogue", s.Service)
+			}
+			if s.CallPath != nil {
+				if pe, ok := c.compile(env, "steps."+s.ID+".path", *s.CallPath, types.StringType, s.At); ok {
+					ps.CallPath = &pe
+				}
+			}
+			if len(s.Body) == 0 {
+				c.problem(s.At, "field.required", "call step %q needs a body: the fields to send, each a CEL expression", s.ID)
+			}
+			for _, fe := range s.Body {
+				if pe, ok := c.compile(env, "steps."+s.ID+".body."+fe.Name, fe.Expr, nil, s.At); ok {
+					pe.Name = fe.Name
+					ps.Body = append(ps.Body, pe)
+				}
+			}
+		case StepSign:
+			if s.Signer != "" && s.Signer != SignerApplicant {
+				c.problem(s.Keys.at("signer", s.At), "step.signer", "sign step %q: the signer must be %q (the person who applies), not %q", s.ID, SignerApplicant, s.Signer)
+			}
+			c.awaited(s)
 		case StepNotify:
 			if s.Message == nil {
 				c.problem(s.At, "field.required", "notify step %q needs a message in kk, ru and en", s.ID)
@@ -589,10 +752,25 @@ func (c *compiler) checkSteps(roles []string) {
 				c.text(*s.Message, "the message of step "+s.ID, s.At)
 			}
 		default:
-			c.problem(s.Keys.at("type", s.At), "step.type", "step type %q is not one of decide, review, issue, notify, wait", s.Type)
+			c.problem(s.Keys.at("type", s.At), "step.type", "step type %q is not one of decide, review, fee, sign, call, issue, notify, wait", s.Type)
 		}
-		if s.Type != StepReview && (s.Role != "" || s.Deadline != nil || len(s.Decisions) > 0 || s.EscalateTo != "" || len(s.Refusals) > 0) {
-			c.problem(s.At, "step.field", "step %q: role, deadline, decisions, escalateTo and refusals belong to review steps", s.ID)
+		if s.Type != StepReview && (s.Role != "" || len(s.Decisions) > 0 || s.EscalateTo != "" || len(s.Refusals) > 0) {
+			c.problem(s.At, "step.field", "step %q: role, decisions, escalateTo and refusals belong to review steps", s.ID)
+		}
+		if s.Deadline != nil && s.Type != StepReview && s.Type != StepFee && s.Type != StepSign {
+			c.problem(s.Keys.at("deadline", s.At), "step.field", "step %q: deadline belongs to review, fee and sign steps", s.ID)
+		}
+		if s.Refusal != "" && s.Type != StepFee && s.Type != StepSign {
+			c.problem(s.Keys.at("refusal", s.At), "step.field", "step %q: refusal belongs to fee and sign steps (a review step lists refusals)", s.ID)
+		}
+		if s.Amount != nil && s.Type != StepFee {
+			c.problem(s.Keys.at("amount", s.At), "step.field", "step %q: amount belongs to fee steps", s.ID)
+		}
+		if s.Type != StepCall && (s.Service != "" || s.CallPath != nil || len(s.Body) > 0) {
+			c.problem(s.At, "step.field", "step %q: service, path and body belong to call steps", s.ID)
+		}
+		if s.Signer != "" && s.Type != StepSign {
+			c.problem(s.Keys.at("signer", s.At), "step.field", "step %q: signer belongs to sign steps", s.ID)
 		}
 		if s.Type != StepWait && (s.Until != nil || s.After != nil) {
 			c.problem(s.At, "step.field", "step %q: until and after belong to wait steps", s.ID)
@@ -610,6 +788,29 @@ func (c *compiler) checkSteps(roles []string) {
 	}
 	c.checkCycles()
 }
+
+// Bounds of a fee, against typing errors (a fee of millions of MRP).
+const (
+	maxFeeMRP = 10_000
+	maxFeeKZT = 100_000_000
+)
+
+// awaited checks what fee and sign steps share: a deadline for the
+// applicant and the refusal given when it passes.
+func (c *compiler) awaited(s Step) {
+	if s.Deadline == nil || s.Deadline.D <= 0 {
+		c.problem(s.At, "field.required", "%s step %q needs a deadline for the applicant (ISO 8601, e.g. P5D)", s.Type, s.ID)
+	}
+	if s.Refusal == "" {
+		c.problem(s.At, "field.required", "%s step %q needs the refusal given when its deadline passes (a code of texts.refusals)", s.Type, s.ID)
+	} else if _, ok := c.file.Texts.Refusals[s.Refusal]; !ok {
+		c.problem(s.Keys.at("refusal", s.At), "ref.unknown_refusal", "%s step %q refuses with %q, which texts.refusals does not define", s.Type, s.ID, s.Refusal)
+	}
+}
+
+// Waits reports whether step type t pauses for a person: an officer, or
+// the applicant paying or signing.
+func Waits(t string) bool { return t == StepReview || t == StepFee || t == StepSign }
 
 // checkCycles refuses loops that no human step interrupts: they would run
 // forever on their own. Each loop is reported once, at its first step.
@@ -660,6 +861,16 @@ func (c *compiler) checkTests() {
 				c.problem(tc.Keys.at("now", tc.At), "test.now", "test %q: now must be RFC 3339 (2026-11-23T09:00:00Z) or a date (2026-11-23), found %q", tc.Name, tc.Now)
 			}
 		}
+		for _, step := range sortedKeys(tc.Outputs) {
+			if c.outputs[step] == nil {
+				c.problem(tc.Keys.at("outputs", tc.At), "ref.unknown_step", "test %q gives outputs for step %q, which is not a review step with outputs", tc.Name, step)
+			}
+		}
+		for _, name := range sortedKeys(tc.Exchange) {
+			if !slices.ContainsFunc(c.file.Data, func(ds DataSource) bool { return ds.Name == name && ds.Exchange != "" }) {
+				c.problem(tc.Keys.at("exchange", tc.At), "ref.unknown_data", "test %q gives answers for %q, which is not an exchange data source", tc.Name, name)
+			}
+		}
 		for reg := range tc.Registry {
 			if _, ok := c.env.Registries[reg]; !ok {
 				c.problem(tc.At, "ref.unknown_registry", "test %q loads registry %q, which does not exist", tc.Name, reg)
@@ -686,9 +897,9 @@ func (c *compiler) checkTests() {
 			}
 		}
 		for _, step := range sortedKeys(tc.Decisions) {
-			i := slices.IndexFunc(c.file.Steps, func(s Step) bool { return s.ID == step && s.Type == StepReview })
+			i := slices.IndexFunc(c.file.Steps, func(s Step) bool { return s.ID == step && Waits(s.Type) })
 			if i < 0 {
-				c.problem(tc.At, "ref.unknown_step", "test %q decides step %q, which is not a review step", tc.Name, step)
+				c.problem(tc.At, "ref.unknown_step", "test %q decides step %q, which is not a review, fee or sign step", tc.Name, step)
 				continue
 			}
 			if _, _, err := c.file.Steps[i].ParseDecision(tc.Decisions[step]); err != nil {
@@ -717,6 +928,14 @@ func (p *Plan) Describe() string {
 		if d.Source.Basis != "" {
 			basis = "basis " + strconvQuote(d.Source.Basis)
 		}
+		if d.Source.Exchange != "" {
+			path := `"/" + key`
+			if d.Path != nil {
+				path = strings.TrimSpace(d.Path.Src.Src)
+			}
+			fmt.Fprintf(&b, "data %s <- exchange %s GET %s about %s (%s), prefill %v\n", d.Source.Name, d.Source.Exchange, path, d.Key.Src.Src, basis, d.Source.Prefill)
+			continue
+		}
 		fmt.Fprintf(&b, "data %s <- %s[%s] (%s), prefill %v\n", d.Source.Name, d.Source.Registry, d.Key.Src.Src, basis, d.Source.Prefill)
 	}
 	for _, d := range p.Derived {
@@ -743,6 +962,28 @@ func (p *Plan) Describe() string {
 			if s.Step.EscalateTo != "" {
 				fmt.Fprintf(&b, ", escalate to %s", s.Step.EscalateTo)
 			}
+			if s.Outputs != nil {
+				schema, _ := s.Step.Outputs.Value.(map[string]any)
+				props, _ := schema["properties"].(map[string]any)
+				fmt.Fprintf(&b, ", records %v", sortedKeys(props))
+			}
+		case StepFee:
+			fmt.Fprintf(&b, " %s within %s, else refuse %s", s.Step.Amount, s.Step.Deadline.D, s.Step.Refusal)
+		case StepCall:
+			path := `"/"`
+			if s.CallPath != nil {
+				path = strings.TrimSpace(s.CallPath.Src.Src)
+			}
+			fmt.Fprintf(&b, " POST %s %s {", s.Step.Service, path)
+			for i, d := range s.Body {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "%s: %s", d.Name, d.Type)
+			}
+			b.WriteString("}")
+		case StepSign:
+			fmt.Fprintf(&b, " by %s within %s, else refuse %s", cmp.Or(s.Step.Signer, SignerApplicant), s.Step.Deadline.D, s.Step.Refusal)
 		case StepWait:
 			if s.Until != nil {
 				fmt.Fprintf(&b, " until %s", strings.TrimSpace(s.Until.Src.Src))

@@ -134,6 +134,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Float64:
+		s, ok := d.scalar(n, "number")
+		if !ok {
+			return
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || (n.Tag != "!!int" && n.Tag != "!!float") || math.IsInf(f, 0) || math.IsNaN(f) {
+			d.problem(posOf(n), "field.type", "expected a number, found %q", s)
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Bool:
 		s, ok := d.scalar(n, "true or false")
 		if !ok {

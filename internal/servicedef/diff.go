@@ -130,7 +130,13 @@ func Diff(old, new *Plan) []Change {
 				add("officers", "step %q moves from role %q to role %q", id, a.Role, b.Role)
 			}
 			if durationOf(a.Deadline) != durationOf(b.Deadline) {
-				add("officers", "the deadline of step %q changes from %s to %s", id, durationOf(a.Deadline), durationOf(b.Deadline))
+				add(stepAudience(b), "the deadline of step %q changes from %s to %s", id, durationOf(a.Deadline), durationOf(b.Deadline))
+			}
+			if amountOf(a) != amountOf(b) {
+				add("citizens", "the fee of step %q changes from %s to %s", id, amountOf(a), amountOf(b))
+			}
+			if a.Service != b.Service {
+				add("everyone", "step %q now calls %s (was %s)", id, b.Service, a.Service)
 			}
 			if !slices.Equal(a.Decisions, b.Decisions) {
 				add("officers", "the decisions of step %q change from %v to %v", id, a.Decisions, b.Decisions)
@@ -221,15 +227,32 @@ func stepAudience(s Step) string {
 }
 
 func reviewNote(s Step) string {
-	if s.Type != StepReview {
-		return ""
+	switch s.Type {
+	case StepReview:
+		return fmt.Sprintf(": role %s decides within %s", s.Role, durationOf(s.Deadline))
+	case StepFee:
+		return fmt.Sprintf(": %s to pay within %s", amountOf(s), durationOf(s.Deadline))
+	case StepSign:
+		return fmt.Sprintf(": the applicant signs within %s", durationOf(s.Deadline))
+	case StepCall:
+		return ": sends data to " + s.Service
 	}
-	return fmt.Sprintf(": role %s decides within %s", s.Role, durationOf(s.Deadline))
+	return ""
+}
+
+func amountOf(s Step) string {
+	if s.Amount == nil {
+		return "none"
+	}
+	return s.Amount.String()
 }
 
 func durationOf(d *Duration) string {
 	if d == nil {
 		return "no deadline"
+	}
+	if d.Days > 0 {
+		return fmt.Sprintf("%d working days", d.Days)
 	}
 	return d.D.String()
 }

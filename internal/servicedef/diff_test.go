@@ -33,7 +33,7 @@ func TestDiff(t *testing.T) {
 	want := []string{
 		`citizens: the title (en) changes from "Registration at the place of residence" to "Residence registration"`,
 		`citizens: input "owner_consent" becomes optional`,
-		`officers: the deadline of step "review" changes from 72h0m0s to 120h0m0s`,
+		`officers: the deadline of step "review" changes from 3 working days to 5 working days`,
 		`citizens: the promised delivery time changes from 10m0s to 5m0s`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -7,6 +7,10 @@ import "cel.dev/cel-go/common/types"
 type Environment struct {
 	Agencies   map[string][]string // agency id -> officer roles
 	Registries map[string]Registry
+	// Exchange holds the exchange catalogue's service ids; nil when it is
+	// not known here (a data source's service is then checked for its form
+	// only).
+	Exchange map[string]bool
 }
 
 // Registry describes a registry a data source may read.

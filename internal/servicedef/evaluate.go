@@ -2,6 +2,7 @@ package servicedef
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"cel.dev/cel-go/common/types"
@@ -14,7 +15,9 @@ type Activation struct {
 	Inputs  map[string]any
 	Data    map[string]any // data source name -> record (a map), or absent
 	Derived map[string]any
-	Now     time.Time
+	// Review holds what officers recorded when approving, by review step.
+	Review map[string]any
+	Now    time.Time
 }
 
 func (a *Activation) vars() map[string]any {
@@ -24,7 +27,10 @@ func (a *Activation) vars() map[string]any {
 	if a.Derived == nil {
 		a.Derived = map[string]any{}
 	}
-	return map[string]any{"inputs": a.Inputs, "data": a.Data, "derived": a.Derived, "now": a.Now}
+	if a.Review == nil {
+		a.Review = map[string]any{}
+	}
+	return map[string]any{"inputs": a.Inputs, "data": a.Data, "derived": a.Derived, "review": a.Review, "now": a.Now}
 }
 
 // Eval evaluates one compiled expression into plain Go values (strings,
@@ -48,6 +54,34 @@ func (d PlanData) Reads(a *Activation) (bool, error) {
 	}
 	ok, _ := v.(bool)
 	return ok, nil
+}
+
+// ExchangePath is the path to GET on an exchange source's service for key.
+func (d PlanData) ExchangePath(a *Activation, key string) (string, error) {
+	if d.Path == nil {
+		return "/" + key, nil
+	}
+	v, err := d.Path.Eval(a)
+	if err != nil {
+		return "", err
+	}
+	path, _ := v.(string)
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	return path, nil
+}
+
+// CheckResponse checks an exchange service's answer against the source's
+// response schema: an answer of another shape must not reach the rules.
+func (d PlanData) CheckResponse(body any) error {
+	if d.Response == nil {
+		return nil
+	}
+	if err := d.Response.Validate(body); err != nil {
+		return fmt.Errorf("the answer of %s does not match the response schema of data source %q: %s", d.Source.Exchange, d.Source.Name, SchemaErrors(err))
+	}
+	return nil
 }
 
 // Keys evaluates the keys of the data sources to read; a source whose
@@ -123,6 +157,48 @@ func (p *Plan) Document(i int, a *Activation) ([]Field, error) {
 		out = append(out, Field{Name: f.Name, Value: exported(v)})
 	}
 	return out, nil
+}
+
+// Call evaluates call step i: the path to POST to and the body.
+func (p *Plan) Call(i int, a *Activation) (path string, body map[string]any, err error) {
+	s := p.Steps[i]
+	path = "/"
+	if s.CallPath != nil {
+		v, err := s.CallPath.Eval(a)
+		if err != nil {
+			return "", nil, err
+		}
+		path, _ = v.(string)
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+	}
+	body = make(map[string]any, len(s.Body))
+	for _, f := range s.Body {
+		v, err := f.Eval(a)
+		if err != nil {
+			return "", nil, err
+		}
+		body[f.Name] = exported(v)
+	}
+	return path, body, nil
+}
+
+// CheckOutputs checks what an officer records when approving review step
+// i against the step's outputs schema. A step without outputs takes none.
+func (p *Plan) CheckOutputs(i int, outputs map[string]any) []InputError {
+	s := p.Steps[i]
+	if s.Outputs == nil {
+		if len(outputs) > 0 {
+			return []InputError{{Path: "", Code: "unknown_field"}}
+		}
+		return nil
+	}
+	var v any = outputs
+	if outputs == nil {
+		v = map[string]any{}
+	}
+	return schemaErrors(s.Outputs.Validate(v))
 }
 
 // Field is one evaluated document field.

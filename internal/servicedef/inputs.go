@@ -22,7 +22,11 @@ func (p *Plan) CheckInputs(inputs any) []InputError {
 	if p.Inputs == nil {
 		return nil
 	}
-	err := p.Inputs.Validate(inputs)
+	return schemaErrors(p.Inputs.Validate(inputs))
+}
+
+// schemaErrors names every field a validation error found wrong.
+func schemaErrors(err error) []InputError {
 	if err == nil {
 		return nil
 	}

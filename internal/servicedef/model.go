@@ -2,6 +2,7 @@ package servicedef
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -63,17 +64,27 @@ type FormField struct {
 	Options map[string]Text `yaml:"options"`
 }
 
-// DataSource is a named read of data the state already holds.
+// DataSource is a named read of data the state already holds: from one of
+// the platform's registries, or from another agency's system through the
+// exchange gateway.
 type DataSource struct {
-	Keys     Keys     `yaml:"-"`
-	At       Pos      `yaml:"-"`
-	Name     string   `yaml:"name"`
-	Registry string   `yaml:"registry"`
-	Key      Expr     `yaml:"key"`
-	When     *Expr    `yaml:"when"` // read only when this holds (inputs only)
-	Basis    string   `yaml:"basis"`
-	Consent  bool     `yaml:"consent"`
-	Prefill  []string `yaml:"prefill"`
+	Keys     Keys   `yaml:"-"`
+	At       Pos    `yaml:"-"`
+	Name     string `yaml:"name"`
+	Registry string `yaml:"registry"`
+	// Exchange is the X-Road service id read instead of a registry
+	// (INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE), with GET on Path (a CEL
+	// string, default "/" + key); Response is the JSON Schema of the answer
+	// body, which types the rules that use it. The key is the person the
+	// read is about (sent as X-Road-UserId).
+	Exchange string    `yaml:"exchange"`
+	Path     *Expr     `yaml:"path"`
+	Response JSONValue `yaml:"response"`
+	Key      Expr      `yaml:"key"`
+	When     *Expr     `yaml:"when"` // read only when this holds (inputs only)
+	Basis    string    `yaml:"basis"`
+	Consent  bool      `yaml:"consent"`
+	Prefill  []string  `yaml:"prefill"`
 }
 
 // Rules are derived values and eligibility conditions, in CEL.
@@ -108,7 +119,14 @@ const (
 	StepIssue  = "issue"  // issue the signed result document
 	StepNotify = "notify" // tell the applicant
 	StepWait   = "wait"   // pause until a time or for a while
+	StepFee    = "fee"    // the applicant pays a state fee
+	StepSign   = "sign"   // the applicant signs the application with an electronic signature
+	StepCall   = "call"   // send data to another agency's system through the exchange gateway
 )
+
+// SignerApplicant is the only signer a sign step has for now: the person
+// who applies, identified by the IIN in their certificate.
+const SignerApplicant = "applicant"
 
 // Step is one step of the process. Steps run in order unless one names its
 // successor with next; a step with when runs only if its condition holds.
@@ -124,10 +142,11 @@ type Step struct {
 	// Both default to the engine's settings.
 	Attempts int       `yaml:"attempts"`
 	Timeout  *Duration `yaml:"timeout"`
-	// review. A deadline in whole days counts working days of the platform's
-	// calendar; one with hours or minutes counts clock time. When it passes,
-	// the task goes to EscalateTo (or stays with Role) and the supervisors
-	// are told.
+	// review, fee and sign. A deadline in whole days counts working days of
+	// the platform's calendar; one with hours or minutes counts clock time.
+	// When a review's passes, the task goes to EscalateTo (or stays with
+	// Role) and the supervisors are told; when a fee's or a signature's
+	// passes unpaid or unsigned, the application is refused with Refusal.
 	Role       string    `yaml:"role"`
 	Deadline   *Duration `yaml:"deadline"`
 	Decisions  []string  `yaml:"decisions"`
@@ -135,19 +154,100 @@ type Step struct {
 	// Refusals are the codes of texts.refusals an officer may give when
 	// refusing.
 	Refusals []string `yaml:"refusals"`
+	// Outputs is the JSON Schema (an object) of what the officer records
+	// when approving, e.g. a queue number or an amount; later steps and
+	// rules read it as review.<step id>.<field>.
+	Outputs JSONValue `yaml:"outputs"`
 	// wait: until a time (a CEL timestamp) or for a duration.
 	Until *Expr     `yaml:"until"`
 	After *Duration `yaml:"after"`
+	// fee: the amount, and sign: who signs (applicant). Refusal (fee and
+	// sign) is the code of texts.refusals given when the deadline passes.
+	Amount  *Amount `yaml:"amount"`
+	Signer  string  `yaml:"signer"`
+	Refusal string  `yaml:"refusal"`
+	// call: POST Body (fields, each a CEL expression) to Path (a CEL
+	// string, default "/") of the exchange service Service. The request's
+	// X-Road-Id is the same on every try, so a provider that keeps message
+	// ids acts once however often the step is retried.
+	Service  string     `yaml:"service"`
+	CallPath *Expr      `yaml:"path"`
+	Body     NamedExprs `yaml:"body"`
 	// issue
 	Document *DocumentSpec `yaml:"document"`
 	// notify
 	Message *Text `yaml:"message"`
 }
 
-// ParseDecision reads an officer's decision on review step s as written in
-// a test case or sent by the API: approve, return, refuse or
-// refuse:<refusal>. A bare refuse takes the step's only refusal.
+// Amount is a fee: in monthly calculation indices (MRP, whose value in
+// tenge the budget law sets each year, resolved on the day the fee is due)
+// or in tenge. Exactly one is given.
+type Amount struct {
+	Keys Keys    `yaml:"-"`
+	At   Pos     `yaml:"-"`
+	MRP  float64 `yaml:"mrp"`
+	KZT  float64 `yaml:"kzt"`
+}
+
+// String shows the amount as declared, e.g. "0.5 MRP" or "1500 KZT".
+func (a Amount) String() string {
+	if a.MRP != 0 {
+		return strconv.FormatFloat(a.MRP, 'f', -1, 64) + " MRP"
+	}
+	return strconv.FormatFloat(a.KZT, 'f', -1, 64) + " KZT"
+}
+
+// mrpTenge is the monthly calculation index (MRP) in tenge, as each year's
+// law on the republican budget sets it.
+var mrpTenge = map[int]int64{2024: 3692, 2025: 3932, 2026: 4325}
+
+// kazakhstan is the country's one time zone (UTC+5), in which a year begins.
+var kazakhstan = time.FixedZone("UTC+5", 5*60*60)
+
+// Tiyn is the amount in tiyn (1/100 tenge) on day at: an amount in MRP at
+// that year's value. A year whose MRP is not known here is an error rather
+// than a guessed amount.
+func (a Amount) Tiyn(at time.Time) (int64, error) {
+	if a.KZT > 0 {
+		return int64(math.Round(a.KZT * 100)), nil
+	}
+	year := at.In(kazakhstan).Year()
+	tenge, ok := mrpTenge[year]
+	if !ok {
+		return 0, fmt.Errorf("the MRP of %d is not known to this platform: add it to servicedef's table", year)
+	}
+	return int64(math.Round(a.MRP * float64(tenge) * 100)), nil
+}
+
+// Outcomes of fee and sign steps as a test case gives them.
+const (
+	Paid     = "paid"
+	Unpaid   = "unpaid"
+	Signed   = "signed"
+	Unsigned = "unsigned"
+)
+
+// ParseDecision reads what happens at a step that waits for someone, as
+// written in a test case or sent by the API. For a review step, an
+// officer's decision: approve, return, refuse or refuse:<refusal> (a bare
+// refuse takes the step's only refusal). For a fee step, paid or unpaid;
+// for a sign step, signed or unsigned: the first goes on (approve), the
+// second is the deadline passing (refuse with the step's refusal).
 func (s Step) ParseDecision(v string) (decision, refusal string, err error) {
+	switch s.Type {
+	case StepFee, StepSign:
+		yes, no := Paid, Unpaid
+		if s.Type == StepSign {
+			yes, no = Signed, Unsigned
+		}
+		switch v {
+		case yes:
+			return "approve", "", nil
+		case no:
+			return "refuse", s.Refusal, nil
+		}
+		return "", "", fmt.Errorf("step %q is %s or %s, not %q", s.ID, yes, no, v)
+	}
 	decision, refusal, _ = strings.Cut(v, ":")
 	if !slices.Contains(s.Decisions, decision) {
 		return "", "", fmt.Errorf("step %q allows the decisions %s, not %q", s.ID, strings.Join(s.Decisions, ", "), decision)
@@ -195,11 +295,16 @@ type TestCase struct {
 	Name string `yaml:"name"`
 	// Now fixes the clock for the case (RFC 3339 or YYYY-MM-DD), so that
 	// rules about ages and deadlines give the same answer every year.
-	Now       string                 `yaml:"now"`
-	Registry  map[string][]JSONValue `yaml:"registry"`
-	Inputs    JSONValue              `yaml:"inputs"`
-	Decisions map[string]string      `yaml:"decisions"`
-	Expect    Expect                 `yaml:"expect"`
+	Now      string                 `yaml:"now"`
+	Registry map[string][]JSONValue `yaml:"registry"`
+	// Exchange holds the answers of exchange services: by data source, by
+	// key, the answer's body. A key not listed answers "not found".
+	Exchange map[string]map[string]JSONValue `yaml:"exchange"`
+	// Outputs are what the officer records when approving, by review step.
+	Outputs   map[string]JSONValue `yaml:"outputs"`
+	Inputs    JSONValue            `yaml:"inputs"`
+	Decisions map[string]string    `yaml:"decisions"`
+	Expect    Expect               `yaml:"expect"`
 }
 
 // Expect is a test case's expected outcome.

@@ -82,6 +82,17 @@ func (p *Plan) simulate(tc TestCase, now time.Time) (outcome, refusal string, do
 		if _, reads := keys[d.Source.Name]; !reads {
 			continue
 		}
+		if d.Source.Exchange != "" {
+			body, ok := tc.Exchange[d.Source.Name][keys[d.Source.Name]]
+			if !ok {
+				continue
+			}
+			if err := d.CheckResponse(body.Value); err != nil {
+				return "", "", nil, err
+			}
+			a.Data[d.Source.Name] = body.Value
+			continue
+		}
 		if rec := lookup(tc.Registry[d.Source.Registry], p.env.Registries[d.Source.Registry].Key, keys[d.Source.Name]); rec != nil {
 			a.Data[d.Source.Name] = rec
 		}
@@ -106,9 +117,15 @@ func (p *Plan) simulate(tc TestCase, now time.Time) (outcome, refusal string, do
 				if refusal, err = p.Decide(a); err != nil || refusal != "" {
 					return "refused", refusal, doc, err
 				}
-			case StepReview:
+			case StepReview, StepFee, StepSign:
 				given, ok := tc.Decisions[s.Step.ID]
-				if !ok {
+				switch {
+				case ok:
+				case s.Step.Type == StepFee:
+					given = Paid // the applicant pays unless the case says otherwise
+				case s.Step.Type == StepSign:
+					given = Signed
+				default:
 					return "", "", nil, fmt.Errorf("step %q needs an officer's decision: add decisions: {%s: %s}", s.Step.ID, s.Step.ID, strings.Join(s.Step.Decisions, "|"))
 				}
 				decision, refusal, err := s.Step.ParseDecision(given)
@@ -120,6 +137,24 @@ func (p *Plan) simulate(tc TestCase, now time.Time) (outcome, refusal string, do
 					return "refused", refusal, doc, nil
 				case "return":
 					return "returned", "", doc, nil
+				}
+				if s.Step.Type == StepReview {
+					// What the officer records feeds the rest, as when the
+					// engine resumes: derived values are computed again.
+					outputs, _ := tc.Outputs[s.Step.ID].Value.(map[string]any)
+					if problems := p.CheckOutputs(i, outputs); len(problems) > 0 {
+						return "", "", nil, fmt.Errorf("step %q: the officer's outputs are wrong at %q (%s)", s.Step.ID, problems[0].Path, problems[0].Code)
+					}
+					if outputs != nil {
+						a.Review[s.Step.ID] = outputs
+						if err := p.Derive(a); err != nil {
+							return "", "", nil, err
+						}
+					}
+				}
+			case StepCall:
+				if _, _, err := p.Call(i, a); err != nil {
+					return "", "", nil, err
 				}
 			case StepIssue:
 				fields, err := p.Document(i, a)

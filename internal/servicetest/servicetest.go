@@ -4,10 +4,13 @@
 // application submitted to the engine and worked by it, and the outcome,
 // refusal and document compared with the expectation. Review steps are
 // decided through the engine's officer actions with the case's decisions;
-// wait steps jump the case's clock to their timer.
+// fees are confirmed as a payment gateway would and sign steps signed with a
+// demo CA's certificate for the applicant (unpaid and unsigned run the
+// case's clock past the deadline); wait steps jump the clock to their timer.
 //
 // May import: internal/app, internal/demo, internal/pg, internal/registry,
-// internal/process, internal/servicedef, internal/clock, internal/identity.
+// internal/process, internal/servicedef, internal/clock, internal/identity,
+// internal/esign.
 package servicetest
 
 import (
@@ -16,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +30,7 @@ import (
 	"github.com/ortaq/ortaq/internal/app"
 	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/demo"
+	"github.com/ortaq/ortaq/internal/esign"
 	"github.com/ortaq/ortaq/internal/identity"
 	"github.com/ortaq/ortaq/internal/pg"
 	"github.com/ortaq/ortaq/internal/process"
@@ -41,6 +46,7 @@ type Runner struct {
 	dir     string
 	n       int
 	log     *slog.Logger
+	ca      *esign.DemoCA // signs as the applicants of cases with a sign step
 }
 
 // Start starts a throw-away cluster and migrates a template database.
@@ -119,7 +125,8 @@ func (r *Runner) runCase(ctx context.Context, src []byte, plan *servicedef.Plan,
 	}
 	defer pool.Close()
 	clk := clock.NewFake(tc.Clock(time.Now()))
-	p, err := app.Build(app.Config{Workers: 2, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second, Clock: clk}, pool, r.log)
+	p, err := app.Build(app.Config{Workers: 2, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second, Clock: clk,
+		Exchange: caseExchange(plan, tc)}, pool, r.log)
 	if err != nil {
 		return "", "", nil, err
 	}
@@ -129,6 +136,17 @@ func (r *Runner) runCase(ctx context.Context, src []byte, plan *servicedef.Plan,
 			return "", "", nil, err
 		}
 		if _, err := p.Documents.EnsureKey(ctx, a.ID); err != nil {
+			return "", "", nil, err
+		}
+	}
+	if slices.ContainsFunc(plan.Steps, func(s servicedef.PlanStep) bool { return s.Step.Type == servicedef.StepSign }) {
+		if r.ca == nil {
+			// Valid around any case's fixed clock.
+			if r.ca, err = esign.NewDemoCAValid(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+				return "", "", nil, err
+			}
+		}
+		if _, err := p.Signatures.AddRoot(ctx, r.ca.Chain[0], "servicetest"); err != nil {
 			return "", "", nil, err
 		}
 	}
@@ -154,7 +172,7 @@ func (r *Runner) runCase(ctx context.Context, src []byte, plan *servicedef.Plan,
 		return "", "", nil, fmt.Errorf("submit: %w", err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	decided := map[string]bool{}
+	decided, acted := map[string]bool{}, map[string]bool{}
 	for !process.Final(app.Status) && app.Status != process.StatusReturned {
 		if time.Now().After(deadline) {
 			return "", "", nil, fmt.Errorf("not decided within 30 s (status %s)", app.Status)
@@ -162,6 +180,10 @@ func (r *Runner) runCase(ctx context.Context, src []byte, plan *servicedef.Plan,
 		switch app.Status {
 		case process.StatusInReview:
 			if err := r.decide(ctx, p, app.ID, plan, tc, decided); err != nil {
+				return "", "", nil, err
+			}
+		case process.StatusAwaitingPayment, process.StatusAwaitingSignature:
+			if err := r.actAsApplicant(ctx, p, app, tc, clk, acted); err != nil {
 				return "", "", nil, err
 			}
 		case process.StatusWaiting:
@@ -229,12 +251,118 @@ func (r *Runner) decide(ctx context.Context, p *app.Platform, id uuid.UUID, plan
 			return fmt.Errorf("claim the task of step %q: %w", t.StepID, err)
 		}
 		decision, refusal, _ := strings.Cut(given, ":")
+		outputs, _ := tc.Outputs[t.StepID].Value.(map[string]any)
+		if decision != "approve" {
+			outputs = nil
+		}
 		if _, err := p.Engine.Decide(ctx, officer, t.ID, process.DecideRequest{Decision: decision, Refusal: refusal,
-			Comment: "servicetest: " + tc.Name}); err != nil {
+			Comment: "servicetest: " + tc.Name, Outputs: outputs}); err != nil {
 			return fmt.Errorf("decide step %q: %w", t.StepID, err)
 		}
 	}
 	return nil
+}
+
+// fixtureExchange answers exchange reads from a test case's fixtures, as
+// the other agencies' systems would: by service and person.
+type fixtureExchange map[string]any // service + "\x00" + person -> answer
+
+func caseExchange(plan *servicedef.Plan, tc servicedef.TestCase) fixtureExchange {
+	answers := fixtureExchange{}
+	for _, d := range plan.Data {
+		if d.Source.Exchange == "" {
+			continue
+		}
+		for key, body := range tc.Exchange[d.Source.Name] {
+			answers[d.Source.Exchange+"\x00"+key] = body.Value
+		}
+	}
+	return answers
+}
+
+// Call accepts every call: what a case checks is the outcome.
+func (f fixtureExchange) Call(context.Context, process.ExchangeCall) (map[string]any, error) {
+	return nil, nil
+}
+
+func (f fixtureExchange) Read(_ context.Context, r process.ExchangeRead) (map[string]any, bool, error) {
+	v, ok := f[r.Service+"\x00"+r.UserID]
+	if !ok {
+		return nil, false, nil
+	}
+	body, isObject := v.(map[string]any)
+	if !isObject {
+		return nil, false, fmt.Errorf("the case's answer of %s for %s is not a JSON object", r.Service, r.UserID)
+	}
+	return body, true, nil
+}
+
+// paymentGateway confirms the fees of test cases.
+var paymentGateway = identity.Principal{Kind: identity.System, Subject: "servicetest", Roles: []string{identity.ScopePayments}}
+
+// actAsApplicant pays or signs as the case declares (paid and signed
+// unless it says unpaid or unsigned), through the same calls a payment
+// gateway and a citizen's signing tool make; unpaid and unsigned let the
+// case's clock run past the deadline instead.
+func (r *Runner) actAsApplicant(ctx context.Context, p *app.Platform, a process.Application, tc servicedef.TestCase, clk *clock.Fake, acted map[string]bool) error {
+	var stepID string
+	var due time.Time
+	var data []byte
+	var invoice process.Invoice
+	if a.Status == process.StatusAwaitingPayment {
+		inv, err := p.Engine.InvoiceOf(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		stepID, due, invoice = inv.Step, inv.DueAt, inv
+	} else {
+		req, err := p.Engine.SigningRequestOf(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		stepID, due, data = req.Step, req.DueAt, req.Data
+	}
+	if acted[stepID] {
+		return nil // done; the engine has not moved on yet
+	}
+	acted[stepID] = true
+	given, ok := tc.Decisions[stepID]
+	switch {
+	case ok && (given == servicedef.Unpaid || given == servicedef.Unsigned):
+		clk.Advance(due.Sub(clk.Now()) + time.Second)
+		_, err := p.Engine.FireTimers(ctx)
+		return err
+	case a.Status == process.StatusAwaitingPayment:
+		_, err := p.Engine.ConfirmPayment(ctx, paymentGateway, process.PaymentConfirmation{Invoice: invoice.Number,
+			AmountTiyn: invoice.AmountTiyn, Reference: "servicetest-" + a.ID.String(), PaidAt: clk.Now()})
+		if err != nil {
+			return fmt.Errorf("pay the fee of step %q: %w", stepID, err)
+		}
+		return nil
+	default:
+		sig, err := r.signAs(clk.Now(), data)
+		if err != nil {
+			return fmt.Errorf("sign at step %q: %w", stepID, err)
+		}
+		if _, err := p.Engine.Sign(ctx, a.ID, sig, "servicetest"); err != nil {
+			return fmt.Errorf("sign at step %q: %w", stepID, err)
+		}
+		return nil
+	}
+}
+
+// signAs signs data as the applicant with a certificate of the runner's
+// demo CA, which the case's platform trusts.
+func (r *Runner) signAs(now time.Time, data []byte) (esign.Signature, error) {
+	var st process.Statement
+	if err := json.Unmarshal(data, &st); err != nil {
+		return esign.Signature{}, err
+	}
+	key, err := r.ca.Issue(st.Applicant, esign.IssueOptions{NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0)})
+	if err != nil {
+		return esign.Signature{}, err
+	}
+	return key.Sign(data, "cms")
 }
 
 // fixtures turns a case's population records into registry persons.

@@ -1,0 +1,343 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ortaq/ortaq/internal/audit"
+	"github.com/ortaq/ortaq/internal/clock"
+	"github.com/ortaq/ortaq/internal/exchange"
+	"github.com/ortaq/ortaq/internal/exchange/catalogue"
+	"github.com/ortaq/ortaq/internal/exchange/gateway"
+	"github.com/ortaq/ortaq/internal/exchange/xroad"
+	"github.com/ortaq/ortaq/internal/pg"
+	"github.com/ortaq/ortaq/internal/web"
+)
+
+// ExchangeConfig configures the exchange benchmark.
+type ExchangeConfig struct {
+	Concurrency int           // closed-loop clients of the throughput phase (default 32)
+	Duration    time.Duration // length of each throughput phase (default 5s)
+	Rate        int           // requests/s offered in the latency phase (default 500)
+	LatencyFor  time.Duration // length of each latency phase (default 10s)
+	PGBin       string        // where initdb and postgres are; empty searches
+}
+
+// Exchange measures client → gateway A → gateway B → provider (mutual TLS,
+// every message signed and verified, both message logs durable before the
+// response is released) against client → provider directly and client → a
+// plain httputil reverse proxy → provider, everything on loopback in this
+// process, on a fresh durable embedded PostgreSQL (one database per gateway).
+// It reports the requests/s of each path with Concurrency clients and the
+// latency p50/p99 at Rate requests/s, and ends with one key=value line.
+func Exchange(ctx context.Context, cfg ExchangeConfig, out io.Writer) (err error) {
+	cfg.Concurrency = max(cfg.Concurrency, 1)
+	if cfg.Duration <= 0 {
+		cfg.Duration = 5 * time.Second
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 500
+	}
+	if cfg.LatencyFor <= 0 {
+		cfg.LatencyFor = 10 * time.Second
+	}
+	log := slog.New(slog.DiscardHandler)
+	dir, err := os.MkdirTemp("", "ortaq-bench-exchange-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := pg.FindBinaries(cfg.PGBin)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "bench: starting a durable embedded PostgreSQL in %s\n", dir)
+	cluster, err := pg.StartCluster(ctx, pg.ClusterConfig{Dir: filepath.Join(dir, "pg"), BinDir: bin, Durable: true, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer cluster.Stop(context.Background())
+	var closers []func()
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+	serve := func(h http.Handler) (string, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		closers = append(closers, func() { srv.Close() })
+		return "http://" + ln.Addr().String(), nil
+	}
+
+	// The centre.
+	if err := cluster.EnsureDatabase(ctx, "centre"); err != nil {
+		return err
+	}
+	centreDB, err := pg.Open(ctx, cluster.ConnString("centre"), 8)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, centreDB.Close)
+	if err := pg.Migrate(ctx, centreDB, []pg.Schema{audit.Schema(), exchange.Schema()}, log); err != nil {
+		return err
+	}
+	auth := exchange.New(centreDB, clock.Real{}, "KZ")
+	ws := web.New(web.Config{Logger: log})
+	auth.Routes(ws, "")
+	centreURL, err := serve(ws.Handler())
+	if err != nil {
+		return err
+	}
+
+	// The provider and the baseline proxy.
+	body := []byte(`{"id":"42","name":"Example","status":"active"}` + "\n")
+	providerURL, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	if err != nil {
+		return err
+	}
+	target, _ := url.Parse(providerURL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second}
+	proxyURL, err := serve(rp)
+	if err != nil {
+		return err
+	}
+
+	// The register and two gateways.
+	const actor = "bench"
+	client := xroad.ClientID{Instance: "KZ", Class: "GOV", Member: "100", Subsystem: "portal"}
+	svc := xroad.ServiceID{ClientID: xroad.ClientID{Instance: "KZ", Class: "GOV", Member: "200", Subsystem: "registry"}, Code: "persons"}
+	for _, s := range []xroad.ClientID{client, svc.ClientID} {
+		if err := auth.AddMember(ctx, catalogue.Member{ID: s.MemberID(), Name: s.Member}, actor); err != nil {
+			return err
+		}
+		if err := auth.AddSubsystem(ctx, catalogue.Subsystem{ID: s, Name: s.Subsystem}, actor); err != nil {
+			return err
+		}
+	}
+	if err := auth.PutService(ctx, catalogue.Service{ID: svc, Title: "Persons", URL: providerURL}, actor); err != nil {
+		return err
+	}
+	if err := auth.Grant(ctx, catalogue.Access{Client: client, Service: svc}, actor); err != nil {
+		return err
+	}
+	type node struct {
+		*gateway.Node
+		client string
+	}
+	var nodes []*node
+	var nodePools []*pgxpool.Pool
+	var peers []net.Listener
+	for i, m := range []xroad.ClientID{client.MemberID(), svc.MemberID()} {
+		tok, _, err := auth.NewEnrolmentToken(ctx, m, actor)
+		if err != nil {
+			return err
+		}
+		pl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		peers = append(peers, pl)
+		if _, err := gateway.Enrol(ctx, centreURL, filepath.Join(dir, fmt.Sprint("gw", i)), tok, pl.Addr().String()); err != nil {
+			return err
+		}
+	}
+	for i := range peers {
+		name := fmt.Sprint("gw", i)
+		if err := cluster.EnsureDatabase(ctx, name); err != nil {
+			return err
+		}
+		pool, err := pg.Open(ctx, cluster.ConnString(name), 32)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, pool.Close)
+		nodePools = append(nodePools, pool)
+		n, err := gateway.Open(ctx, gateway.Config{DataDir: filepath.Join(dir, name), CentreURL: centreURL, Logger: log}, pool)
+		if err != nil {
+			return err
+		}
+		cl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		nctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = n.Serve(nctx, gateway.Listeners{Client: cl, Peer: peers[i]}); close(done) }()
+		closers = append(closers, func() { cancel(); <-done; n.Close() })
+		nodes = append(nodes, &node{Node: n, client: "http://" + cl.Addr().String()})
+	}
+
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second}}
+	type path struct {
+		name, url string
+		header    http.Header
+	}
+	paths := []path{
+		{"direct", providerURL + "/persons/42", nil},
+		{"proxy", proxyURL + "/persons/42", nil},
+		{"gateway", nodes[0].client + svc.Path("/persons/42"), http.Header{xroad.HeaderClient: {client.String()}}},
+	}
+	do := func(p path) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
+		for k, v := range p.header {
+			req.Header[k] = v
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: status %d %s", p.name, resp.StatusCode, resp.Header.Get(xroad.HeaderError))
+		}
+		return err
+	}
+	for _, p := range paths {
+		if err := do(p); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
+
+	rps := map[string]float64{}
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	note := func(err error) {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			if errs.Add(1) == 1 {
+				firstErr.Store(err.Error())
+			}
+		}
+	}
+	for _, p := range paths {
+		var n atomic.Int64
+		deadline := time.Now().Add(cfg.Duration)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range cfg.Concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(deadline) && ctx.Err() == nil {
+					err := do(p)
+					note(err)
+					if err == nil {
+						n.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		rps[p.name] = float64(n.Load()) / time.Since(start).Seconds()
+		fmt.Fprintf(out, "throughput %-8s %8.0f req/s (%d clients, %s)\n", p.name, rps[p.name], cfg.Concurrency, cfg.Duration)
+	}
+
+	lat := map[string][]float64{}
+	var totalSkipped int
+	for _, p := range paths {
+		total := int(float64(cfg.Rate) * cfg.LatencyFor.Seconds())
+		ms := make([]float64, 0, total)
+		// At most this many requests in flight: a path that cannot keep up
+		// shows as late and skipped requests, not as a pile of sockets.
+		slots := make(chan struct{}, 512)
+		var skipped int
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range total {
+			at := start.Add(time.Duration(float64(i) / float64(cfg.Rate) * float64(time.Second)))
+			if d := time.Until(at); d > 0 {
+				time.Sleep(d)
+			}
+			select {
+			case slots <- struct{}{}:
+			default:
+				skipped++
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				t0 := time.Now()
+				err := do(p)
+				note(err)
+				if err == nil {
+					mu.Lock()
+					ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		slices.Sort(ms)
+		lat[p.name] = ms
+		fmt.Fprintf(out, "latency    %-8s p50 %.3f ms  p99 %.3f ms at %d req/s (%d requests, %d skipped: 512 in flight)\n", p.name,
+			percentile(ms, 0.50), percentile(ms, 0.99), cfg.Rate, len(ms), skipped)
+		totalSkipped += skipped
+	}
+	var logged [2]int64
+	for i, n := range nodes {
+		if _, err := n.Log().Seal(ctx); err != nil {
+			return err
+		}
+		rep, err := n.Log().Verify(ctx, n.CA())
+		if err != nil {
+			return err
+		}
+		if !rep.OK() {
+			return fmt.Errorf("gateway %d message log does not verify: %v", i, rep.Problems)
+		}
+		logged[i] = rep.Entries
+	}
+	fmt.Fprintf(out, "message logs: %d entries on A, %d on B, both verify\n", logged[0], logged[1])
+	// Where a gateway exchange spends its time, from the nodes' operational
+	// records (medians over the whole run).
+	time.Sleep(200 * time.Millisecond)
+	for i, pool := range nodePools {
+		var pre, mid, post float64
+		err := pool.QueryRow(ctx, `
+			SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY request_out_us - request_in_us),
+			       percentile_cont(0.5) WITHIN GROUP (ORDER BY response_in_us - request_out_us),
+			       percentile_cont(0.5) WITHIN GROUP (ORDER BY response_out_us - response_in_us)
+			FROM gateway_opmon WHERE status = 200`).Scan(&pre, &mid, &post)
+		if err == nil {
+			fmt.Fprintf(out, "gateway %s median µs: checks %.0f, %s %.0f, body+log %.0f\n", []string{"A", "B"}[i], pre,
+				[]string{"to B and back", "provider"}[i], mid, post)
+		}
+	}
+	if e := errs.Load(); e > 0 {
+		fmt.Fprintf(out, "errors: %d (first: %v)\n", e, firstErr.Load())
+	}
+	p := func(name string, q float64) float64 { return percentile(lat[name], q) }
+	fmt.Fprintf(out, "bench=exchange clients=%d direct_rps=%.0f proxy_rps=%.0f gateway_rps=%.0f rate=%d direct_p50_ms=%.3f direct_p99_ms=%.3f "+
+		"proxy_p50_ms=%.3f proxy_p99_ms=%.3f gateway_p50_ms=%.3f gateway_p99_ms=%.3f added_p50_ms=%.3f added_p99_ms=%.3f log_entries_a=%d log_entries_b=%d errors=%d skipped=%d\n",
+		cfg.Concurrency, rps["direct"], rps["proxy"], rps["gateway"], cfg.Rate, p("direct", .5), p("direct", .99), p("proxy", .5), p("proxy", .99),
+		p("gateway", .5), p("gateway", .99), p("gateway", .5)-p("direct", .5), p("gateway", .99)-p("direct", .99), logged[0], logged[1], errs.Load(), totalSkipped)
+	return nil
+}

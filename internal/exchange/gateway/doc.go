@@ -1,0 +1,36 @@
+// Package gateway is one member's exchange node, run by `ortaq gateway
+// serve`: a client listener that speaks X-Road's REST client protocol to the
+// member's own information systems, and a peer listener (mutual TLS, TLS 1.3)
+// for the other members' gateways.
+//
+// A call goes client → gateway A → gateway B → provider. Gateway A checks
+// the caller's subsystem, the access right and the personal-data basis on
+// its signed catalogue, signs the request head (Ed25519, the node's
+// enrolled key) and streams the body, with the body's SHA-256 and a second
+// signature in HTTP trailers. Gateway B authenticates A by its certificate
+// (issued by the platform CA, listed and not revoked in the catalogue),
+// verifies the head signature, refuses replays (message id within the
+// clock window, remembered in memory and reloaded from the message log),
+// checks access again, streams the body to the provider and verifies the
+// body signature when it ends (a bad one aborts the provider's request).
+// The response comes back the same way, signed by B and verified by A.
+// Bodies are streamed and hashed on the fly: memory does not grow with
+// their size.
+//
+// Each side appends the exchange to its message log (internal/exchange/
+// msglog) and only then completes the response: small responses are held
+// back entirely, large ones withhold their final chunk until the entry has
+// committed.
+//
+// The catalogue is refreshed from the centre periodically and cached in
+// the data directory; a node keeps working on the cached copy while the
+// centre is down and refuses calls (Server.ClientProxy.OutdatedGlobalConf)
+// once the copy's signed issue time is older than MaxCatalogueAge.
+//
+// Owns: table gateway_opmon and the node's files in its data directory
+// (node.key, node.crt, ca.crt, catalogue.json); the node's listeners.
+//
+// May import: internal/pg, internal/audit, internal/iin, internal/clock,
+// internal/exchange/xroad, internal/exchange/catalogue,
+// internal/exchange/msglog.
+package gateway
