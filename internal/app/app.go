@@ -209,6 +209,15 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 		for _, a := range agencies {
 			env.Agencies[a.ID] = a.Roles
 		}
+		// Services read the declarative registries too. The population
+		// stays the first issue's table, whose record shape the services
+		// use, until they move to the declarative population registry.
+		for _, d := range p.Registries.Definitions() {
+			if d.Name == "population" {
+				continue
+			}
+			env.Registries[d.Name] = servicedef.Registry{Key: d.Key.Attribute, Record: d.RecordSchema(), Personal: d.HasPersonalData()}
+		}
 		return env, nil
 	})
 	exchange := cfg.Exchange
@@ -218,7 +227,8 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 	}
 	engine, err := process.New(process.Config{
 		Workers: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter,
-		Calendar: p.Calendar, Signatures: p.Signatures, Exchange: exchange, Clock: clk, Logger: log, Metrics: p.Web.Metrics(),
+		Calendar: p.Calendar, Signatures: p.Signatures, Exchange: exchange, Registries: p.Registries,
+		Clock: clk, Logger: log, Metrics: p.Web.Metrics(),
 	}, pool, p.Services, p.Population, p.Documents)
 	if err != nil {
 		return nil, err

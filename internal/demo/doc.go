@@ -7,5 +7,5 @@
 //
 // May import: internal/iin, internal/i18n, internal/agency, internal/registry,
 // internal/service, internal/servicedef, internal/document, and the embedded
-// definitions of the services directory.
+// definitions of the services directory and the registries directory.
 package demo

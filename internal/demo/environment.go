@@ -1,6 +1,10 @@
 package demo
 
-import "github.com/ortaq/ortaq/internal/servicedef"
+import (
+	"github.com/ortaq/ortaq/internal/registry"
+	"github.com/ortaq/ortaq/internal/servicedef"
+	"github.com/ortaq/ortaq/registries"
+)
 
 // Roles are the officer roles of the demo agencies.
 func Roles() map[string][]string {
@@ -22,8 +26,19 @@ func Environment() servicedef.Environment {
 	for _, a := range Agencies() {
 		agencies[a.ID] = Roles()[a.ID]
 	}
-	return servicedef.Environment{
+	env := servicedef.Environment{
 		Agencies:   agencies,
 		Registries: map[string]servicedef.Registry{"population": servicedef.PopulationRegistry()},
 	}
+	// The declarative registries, as the platform serves them (app.Build
+	// does the same from its store); the population stays the first
+	// issue's.
+	if set, bad, err := registry.LoadSet(registries.Files, nil); err == nil && len(bad) == 0 {
+		for name, d := range set.Registries {
+			if name != "population" {
+				env.Registries[name] = servicedef.Registry{Key: d.Key.Attribute, Record: d.RecordSchema(), Personal: d.HasPersonalData()}
+			}
+		}
+	}
+	return env
 }

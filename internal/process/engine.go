@@ -59,6 +59,13 @@ type PersonReader interface {
 	Person(ctx context.Context, tx pgx.Tx, id iin.IIN, a registry.Access) (registry.Person, bool, error)
 }
 
+// RecordReader reads the platform's declarative registries
+// (internal/registry), auditing each record read in tx and using only tx.
+type RecordReader interface {
+	Get(ctx context.Context, tx pgx.Tx, registry, key string, asOf *time.Time, a registry.Access) (registry.Record, bool, error)
+	Search(ctx context.Context, tx pgx.Tx, registry string, q registry.Query, a registry.Access) ([]registry.Record, string, error)
+}
+
 // DocumentIssuer issues a signed document within tx, at most once per
 // source, using only tx.
 type DocumentIssuer interface {
@@ -91,6 +98,9 @@ type Config struct {
 	// Signatures verifies applicants' signatures for sign steps; without
 	// one, a signature sent is refused with an internal error.
 	Signatures SignatureVerifier
+	// Registries reads data sources of declarative registries (every
+	// registry but the population, which PersonReader serves).
+	Registries RecordReader
 	// Exchange reads exchange services for data sources that name one;
 	// without it such a read fails (and is retried).
 	Exchange ExchangeReader

@@ -302,7 +302,42 @@ func (f *flowRun) read(ctx context.Context, d servicedef.PlanData, a *servicedef
 		a.Data[d.Source.Name] = person.Record()
 		return "ok", detail, nil
 	}
-	return "", nil, fmt.Errorf("registry %q cannot be read by this engine", d.Source.Registry)
+	return f.readRecords(ctx, d, a, key, registry.Access{Actor: "system:process", Purpose: purpose, Object: "application:" + f.id.String()}, detail)
+}
+
+// readRecords reads a declarative registry (internal/registry): the record
+// with the key, or with by: every current record whose attribute is the
+// key. The store audits each record read in the run's transaction.
+func (f *flowRun) readRecords(ctx context.Context, d servicedef.PlanData, a *servicedef.Activation, key string, access registry.Access, detail map[string]any) (string, map[string]any, error) {
+	if f.e.cfg.Registries == nil {
+		return "", nil, fmt.Errorf("registry %q cannot be read: this engine has no registry store", d.Source.Registry)
+	}
+	if d.Source.By != "" {
+		recs, next, err := f.e.cfg.Registries.Search(ctx, f.tx, d.Source.Registry,
+			registry.Query{Equal: map[string]any{d.Source.By: key}, Limit: registry.MaxPage}, access)
+		if err != nil {
+			return "", nil, err
+		}
+		if next != "" {
+			return "", nil, fmt.Errorf("registry %s holds more than %d records with %s = the key: too many for one application", d.Source.Registry, registry.MaxPage, d.Source.By)
+		}
+		list := make([]any, len(recs))
+		for i, r := range recs {
+			list[i] = r.Data
+		}
+		a.Data[d.Source.Name] = list
+		detail["records"] = len(list)
+		return "ok", detail, nil
+	}
+	rec, found, err := f.e.cfg.Registries.Get(ctx, f.tx, d.Source.Registry, key, nil, access)
+	if err != nil {
+		return "", nil, err
+	}
+	if !found || rec.Cancelled {
+		return "not_found", detail, nil
+	}
+	a.Data[d.Source.Name] = rec.Data
+	return "ok", detail, nil
 }
 
 // DocumentContent is what a document issued from a plan says: its title and

@@ -331,6 +331,9 @@ func (c *compiler) checkData() {
 		}
 		seen[ds.Name] = true
 		if ds.Exchange != "" || ds.Path != nil || ds.Response.Value != nil {
+			if ds.By != "" {
+				c.problem(ds.Keys.at("by", ds.At), "step.field", "data source %q: by belongs to registry reads", ds.Name)
+			}
 			c.checkExchangeSource(ds)
 			continue
 		}
@@ -345,6 +348,15 @@ func (c *compiler) checkData() {
 		}
 		c.data.fields[ds.Name] = c.provider.schemaType("registry."+ds.Registry, reg.Record)
 		props, _ := reg.Record["properties"].(map[string]any)
+		if ds.By != "" {
+			if _, ok := props[ds.By]; !ok {
+				c.problem(ds.Keys.at("by", ds.At), "ref.unknown_field", "data source %q reads by %q, which registry %q does not hold (fields: %s)", ds.Name, ds.By, ds.Registry, strings.Join(sortedKeys(props), ", "))
+			}
+			if len(ds.Prefill) > 0 {
+				c.problem(ds.Keys.at("prefill", ds.At), "data.prefill_list", "data source %q reads a list (by:): there is no one record to prefill from", ds.Name)
+			}
+			c.data.fields[ds.Name] = types.NewListType(c.data.fields[ds.Name])
+		}
 		for _, p := range ds.Prefill {
 			if _, ok := props[p]; !ok {
 				c.problem(ds.Keys.at("prefill", ds.At), "ref.unknown_field", "prefill names %q, which registry %q does not hold (fields: %s)", p, ds.Registry, strings.Join(sortedKeys(props), ", "))
@@ -934,6 +946,10 @@ func (p *Plan) Describe() string {
 				path = strings.TrimSpace(d.Path.Src.Src)
 			}
 			fmt.Fprintf(&b, "data %s <- exchange %s GET %s about %s (%s), prefill %v\n", d.Source.Name, d.Source.Exchange, path, d.Key.Src.Src, basis, d.Source.Prefill)
+			continue
+		}
+		if d.Source.By != "" {
+			fmt.Fprintf(&b, "data %s <- %s where %s = %s (%s)\n", d.Source.Name, d.Source.Registry, d.Source.By, d.Key.Src.Src, basis)
 			continue
 		}
 		fmt.Fprintf(&b, "data %s <- %s[%s] (%s), prefill %v\n", d.Source.Name, d.Source.Registry, d.Key.Src.Src, basis, d.Source.Prefill)

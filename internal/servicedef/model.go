@@ -81,10 +81,14 @@ type DataSource struct {
 	Path     *Expr     `yaml:"path"`
 	Response JSONValue `yaml:"response"`
 	Key      Expr      `yaml:"key"`
-	When     *Expr     `yaml:"when"` // read only when this holds (inputs only)
-	Basis    string    `yaml:"basis"`
-	Consent  bool      `yaml:"consent"`
-	Prefill  []string  `yaml:"prefill"`
+	// By reads, instead of the record whose key is Key, every current record
+	// whose attribute By equals it (e.g. the criminal records of a person):
+	// the data source is then a list.
+	By      string   `yaml:"by"`
+	When    *Expr    `yaml:"when"` // read only when this holds (inputs only)
+	Basis   string   `yaml:"basis"`
+	Consent bool     `yaml:"consent"`
+	Prefill []string `yaml:"prefill"`
 }
 
 // Rules are derived values and eligibility conditions, in CEL.

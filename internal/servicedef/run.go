@@ -93,6 +93,10 @@ func (p *Plan) simulate(tc TestCase, now time.Time) (outcome, refusal string, do
 			a.Data[d.Source.Name] = body.Value
 			continue
 		}
+		if d.Source.By != "" {
+			a.Data[d.Source.Name] = lookupAll(tc.Registry[d.Source.Registry], d.Source.By, keys[d.Source.Name])
+			continue
+		}
 		if rec := lookup(tc.Registry[d.Source.Registry], p.env.Registries[d.Source.Registry].Key, keys[d.Source.Name]); rec != nil {
 			a.Data[d.Source.Name] = rec
 		}
@@ -178,6 +182,17 @@ func lookup(records []JSONValue, field, key string) map[string]any {
 		}
 	}
 	return nil
+}
+
+// lookupAll returns every record whose field is key, in order.
+func lookupAll(records []JSONValue, field, key string) []any {
+	out := []any{}
+	for _, r := range records {
+		if m, ok := r.Value.(map[string]any); ok && m[field] == key {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func sameJSON(a, b any) bool {

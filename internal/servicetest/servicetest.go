@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -158,6 +159,9 @@ func (r *Runner) runCase(ctx context.Context, src []byte, plan *servicedef.Plan,
 		if _, err := p.Population.Import(ctx, persons); err != nil {
 			return "", "", nil, fmt.Errorf("load registry fixtures: %w", err)
 		}
+	}
+	if err := loadRecords(ctx, p, tc); err != nil {
+		return "", "", nil, err
 	}
 	if _, problems, err := p.Services.PublishSource(ctx, src); err != nil || len(problems) > 0 {
 		return "", "", nil, fmt.Errorf("publish: %v %v", err, problems)
@@ -365,12 +369,35 @@ func (r *Runner) signAs(now time.Time, data []byte) (esign.Signature, error) {
 	return key.Sign(data, "cms")
 }
 
+// loadRecords writes a case's records of the declarative registries
+// through the registry store, validated as any record is.
+func loadRecords(ctx context.Context, p *app.Platform, tc servicedef.TestCase) error {
+	for _, reg := range slices.Sorted(maps.Keys(tc.Registry)) {
+		if reg == "population" {
+			continue
+		}
+		d, ok := p.Registries.Definition(reg)
+		if !ok {
+			return fmt.Errorf("registry %q does not exist", reg)
+		}
+		for _, rec := range tc.Registry[reg] {
+			data, _ := rec.Value.(map[string]any)
+			key, _ := data[d.Key.Attribute].(string)
+			if _, err := p.Registries.ApplyNow(ctx, registry.Change{Registry: reg, Key: key, Op: "create", Data: data,
+				Actor: "system:servicetest", Basis: "test case " + tc.Name}); err != nil {
+				return fmt.Errorf("%s fixture at line %d: %w", reg, rec.At.Line, err)
+			}
+		}
+	}
+	return nil
+}
+
 // fixtures turns a case's population records into registry persons.
 func fixtures(tc servicedef.TestCase) ([]registry.Person, error) {
 	var out []registry.Person
 	for reg, records := range tc.Registry {
 		if reg != "population" {
-			return nil, fmt.Errorf("registry %q cannot hold fixtures yet", reg)
+			continue // a declarative registry: loadRecords
 		}
 		for _, rec := range records {
 			p, err := registry.PersonFromRecord(rec.Value)
