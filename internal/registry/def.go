@@ -502,8 +502,13 @@ func ParseDefinition(src []byte, env Env) (*Definition, []Problem) {
 			c := jsonschema.NewCompiler()
 			c.DefaultDraft(jsonschema.Draft2020)
 			c.AssertFormat()
-			if err = c.AddResource("record.json", schema); err == nil {
-				d.schema, err = c.Compile("record.json")
+			// A definition must not make the platform read its files or
+			// fetch URLs; the record's URL is absolute so that nothing
+			// resolves against the working directory.
+			c.UseLoader(noExternalRefs{})
+			const recordURL = "https://schemas.ortaq.kz/registry-record.json"
+			if err = c.AddResource(recordURL, schema); err == nil {
+				d.schema, err = c.Compile(recordURL)
 			}
 		}
 		if err != nil {
@@ -725,4 +730,11 @@ func pointer(loc []string) string {
 		escaped[i] = r.Replace(s)
 	}
 	return "/" + strings.Join(escaped, "/")
+}
+
+// noExternalRefs refuses every $ref outside the schema itself.
+type noExternalRefs struct{}
+
+func (noExternalRefs) Load(url string) (any, error) {
+	return nil, fmt.Errorf("$ref to %s: a schema may refer only to itself (#/...)", url)
 }

@@ -147,3 +147,31 @@ func FuzzParseDefinition(f *testing.F) {
 		ParseClassifier(src)
 	})
 }
+
+// A definition's schemas may not make the platform read its own files or
+// fetch URLs.
+func TestExternalRefRefused(t *testing.T) {
+	src := `registry: things
+version: 1
+title: {kk: a, ru: b, en: c}
+owner: mia
+basis: "x"
+key: {attribute: id, kind: id}
+access:
+  write: [migration-officer]
+attributes:
+  - name: id
+    title: {kk: a, ru: b, en: c}
+    schema: {type: string}
+  - name: note
+    title: {kk: a, ru: b, en: c}
+    schema: {$ref: "file:///etc/hostname"}
+`
+	_, probs := ParseDefinition([]byte(src), Env{Agencies: demoAgencies})
+	for _, p := range probs {
+		if p.Code == "attribute.schema" && strings.Contains(p.Message, "may refer only to itself") {
+			return
+		}
+	}
+	t.Fatalf("an external $ref was not refused: %v", probs)
+}

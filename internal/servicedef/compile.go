@@ -435,6 +435,7 @@ const schemaURL = "https://schemas.ortaq.kz/service-file.json"
 func compileSchema(schema any, assertFormat bool) (*jsonschema.Schema, error) {
 	compiler := jsonschema.NewCompiler()
 	compiler.DefaultDraft(jsonschema.Draft2020)
+	compiler.UseLoader(noExternalRefs{})
 	if assertFormat {
 		compiler.AssertFormat()
 	}
@@ -447,6 +448,14 @@ func compileSchema(schema any, assertFormat bool) (*jsonschema.Schema, error) {
 	}
 	msg := strings.ReplaceAll(oneLine(err), strconv.Quote(schemaURL+"#")+" ", "the schema ")
 	return nil, errors.New(strings.ReplaceAll(msg, schemaURL, "the schema"))
+}
+
+// noExternalRefs refuses every $ref outside the schema itself: a service
+// file must not make the platform read its own files or fetch URLs.
+type noExternalRefs struct{}
+
+func (noExternalRefs) Load(url string) (any, error) {
+	return nil, fmt.Errorf("$ref to %s: a schema may refer only to itself (#/...)", url)
 }
 
 // exchangeService is an X-Road service id: INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE.
