@@ -348,7 +348,7 @@ func (s *Store) Import(ctx context.Context, registry string, rows RowReader, o I
 	// Rows are parsed and checked here while the previous batch is written
 	// by the writer goroutine: two cores, two stages.
 	var mu sync.Mutex // guards rep
-	batches := make(chan []pending, 1)
+	batches := make(chan []pending, 2)
 	written := make(chan error, 1)
 	var failed atomic.Bool
 	go func() {
@@ -357,9 +357,16 @@ func (s *Store) Import(ctx context.Context, registry string, rows RowReader, o I
 			if werr != nil {
 				continue // drain
 			}
-			mu.Lock()
-			werr = s.writeBatch(ctx, d, b, o, &rep)
+			// Written without the report's lock, which the reading stage
+			// takes for every row: holding it through a copy and its commit
+			// would stop the reading for as long.
+			var done ImportReport
+			werr = s.writeBatch(ctx, d, b, o, &done)
 			failed.Store(werr != nil)
+			mu.Lock()
+			rep.Imported += done.Imported
+			rep.Rejected += done.Rejected
+			rep.Rejections = append(rep.Rejections, done.Rejections[:min(len(done.Rejections), maxRejections-len(rep.Rejections))]...)
 			rep.Elapsed = time.Since(start)
 			snapshot := rep
 			mu.Unlock()
@@ -447,11 +454,17 @@ type pending struct {
 // writeBatch writes the batch's rows whose keys the registry does not hold
 // yet, in one transaction; the others are rejected as duplicates.
 func (s *Store) writeBatch(ctx context.Context, d *Definition, batch []pending, o ImportOptions, rep *ImportReport) error {
+	// First without looking for keys the registry already holds (an
+	// initial load has none, and ten thousand index probes cost as much as
+	// the copy); a key that exists fails the copy, and the batch is tried
+	// again with the probe.
+	probe := false
 	for attempt := 0; ; attempt++ {
-		written, dups, err := s.tryBatch(ctx, d, batch, o)
+		written, dups, err := s.tryBatch(ctx, d, batch, o, probe)
 		var pgErr *pgconn.PgError
 		if err != nil && errors.As(err, &pgErr) && pgErr.Code == "23505" && attempt < 3 {
-			continue // a key created meanwhile by someone else: check again
+			probe = true // a key the registry holds, perhaps created meanwhile: check again
+			continue
 		}
 		if err != nil {
 			return err
@@ -464,7 +477,7 @@ func (s *Store) writeBatch(ctx context.Context, d *Definition, batch []pending, 
 	}
 }
 
-func (s *Store) tryBatch(ctx context.Context, d *Definition, batch []pending, o ImportOptions) (int, []pending, error) {
+func (s *Store) tryBatch(ctx context.Context, d *Definition, batch []pending, o ImportOptions, probe bool) (int, []pending, error) {
 	now := s.clock.Now()
 	valid := o.ValidFrom
 	if valid.IsZero() {
@@ -473,6 +486,11 @@ func (s *Store) tryBatch(ctx context.Context, d *Definition, batch []pending, o 
 	var dups []pending
 	written := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if !probe {
+			var err error
+			written, err = s.copyBatch(ctx, tx, d, batch, o, now, valid)
+			return err
+		}
 		keys := make([]string, len(batch))
 		for i, p := range batch {
 			keys[i] = p.key
@@ -504,28 +522,34 @@ func (s *Store) tryBatch(ctx context.Context, d *Definition, batch []pending, o 
 		if len(good) == 0 {
 			return nil
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"registry_record_version"},
-			[]string{"registry", "key", "version", "op", "data", "valid_from", "recorded_at", "actor", "basis", "application_id", "reason", "def_version"},
-			pgx.CopyFromSlice(len(good), func(i int) ([]any, error) {
-				return []any{d.Name, good[i].key, 1, OpCreate, good[i].data, valid, now, o.Actor, o.Basis, o.ApplicationID, "import", d.Version}, nil
-			})); err != nil {
-			return fmt.Errorf("copy record versions: %w", err)
-		}
-		// One event per batch: an import loads records that already exist
-		// in the world (a migration, an initial load), and must not look
-		// like a million births to the proactive services.
-		created := make([]string, len(good))
-		for i, p := range good {
-			created[i] = p.key
-		}
-		if err := outbox.Emit(ctx, tx, now, "registry."+d.Name+".imported", d.Name, ImportEvent{Registry: d.Name, Keys: created,
-			ValidFrom: valid.UTC(), Basis: o.Basis, ApplicationID: o.ApplicationID}); err != nil {
-			return err
-		}
-		written = len(good)
-		return nil
+		written, err = s.copyBatch(ctx, tx, d, good, o, now, valid)
+		return err
 	})
 	return written, dups, err
+}
+
+// copyBatch copies good as first versions, with one change event, and
+// says how many it wrote.
+func (s *Store) copyBatch(ctx context.Context, tx pgx.Tx, d *Definition, good []pending, o ImportOptions, now, valid time.Time) (int, error) {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"registry_record_version"},
+		[]string{"registry", "key", "version", "op", "data", "valid_from", "recorded_at", "actor", "basis", "application_id", "reason", "def_version"},
+		pgx.CopyFromSlice(len(good), func(i int) ([]any, error) {
+			return []any{d.Name, good[i].key, 1, OpCreate, good[i].data, valid, now, o.Actor, o.Basis, o.ApplicationID, "import", d.Version}, nil
+		})); err != nil {
+		return 0, fmt.Errorf("copy record versions: %w", err)
+	}
+	// One event per batch: an import loads records that already exist in
+	// the world (a migration, an initial load), and must not look like a
+	// million births to the proactive services.
+	created := make([]string, len(good))
+	for i, p := range good {
+		created[i] = p.key
+	}
+	if err := outbox.Emit(ctx, tx, now, "registry."+d.Name+".imported", d.Name, ImportEvent{Registry: d.Name, Keys: created,
+		ValidFrom: valid.UTC(), Basis: o.Basis, ApplicationID: o.ApplicationID}); err != nil {
+		return 0, err
+	}
+	return len(good), nil
 }
 
 // Export writes the current records of a registry as NDJSON (one record's
