@@ -58,12 +58,14 @@ type TaskDetail struct {
 	Outputs map[string]any `json:"outputs,omitempty"`
 }
 
-// DataView is one data source's record with where it came from.
+// DataView is one data source's record, or records for a source that
+// reads a list (by:), with where they came from.
 type DataView struct {
-	Name     string         `json:"name"`
-	Registry string         `json:"registry"`
-	Basis    string         `json:"basis,omitempty"`
-	Record   map[string]any `json:"record"`
+	Name     string           `json:"name"`
+	Registry string           `json:"registry"`
+	Basis    string           `json:"basis,omitempty"`
+	Record   map[string]any   `json:"record,omitempty"`
+	Records  []map[string]any `json:"records,omitempty"`
 }
 
 // AttachmentView describes an attached file.
@@ -201,15 +203,24 @@ func (e *Engine) handleTask(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for _, ds := range plan.Data {
-		rec, ok := data[ds.Source.Name].(map[string]any)
-		if !ok {
-			continue
-		}
-		source := ds.Source.Registry
+		view := DataView{Name: ds.Source.Name, Registry: ds.Source.Registry, Basis: ds.Source.Basis}
 		if ds.Source.Exchange != "" {
-			source = ds.Source.Exchange
+			view.Registry = ds.Source.Exchange
 		}
-		d.Data = append(d.Data, DataView{Name: ds.Source.Name, Registry: source, Basis: ds.Source.Basis, Record: rec})
+		switch v := data[ds.Source.Name].(type) {
+		case map[string]any:
+			view.Record = v
+		case []any:
+			view.Records = make([]map[string]any, 0, len(v))
+			for _, r := range v {
+				if m, ok := r.(map[string]any); ok {
+					view.Records = append(view.Records, m)
+				}
+			}
+		default:
+			continue // not read (a when: that did not hold) or nothing found
+		}
+		d.Data = append(d.Data, view)
 	}
 	if t.StepIndex >= 0 && t.StepIndex < len(plan.Steps) {
 		d.Outputs, _ = plan.Steps[t.StepIndex].Step.Outputs.Value.(map[string]any)
