@@ -117,11 +117,16 @@ func (e *Engine) ConfirmPayment(ctx context.Context, who identity.Principal, c P
 		return Invoice{}, apierr.New(apierr.Forbidden)
 	}
 	var fields []apierr.FieldError
-	if c.Invoice == "" || len(c.Invoice) > 40 {
-		fields = append(fields, apierr.FieldError{Path: "/invoice", Code: apierr.FieldRequired})
-	}
-	if c.Reference == "" || len(c.Reference) > 100 {
-		fields = append(fields, apierr.FieldError{Path: "/reference", Code: apierr.FieldRequired})
+	for _, f := range []struct {
+		path, value string
+		max         int
+	}{{"/invoice", c.Invoice, 40}, {"/reference", c.Reference, 100}} {
+		switch {
+		case f.value == "":
+			fields = append(fields, apierr.FieldError{Path: f.path, Code: apierr.FieldRequired})
+		case len(f.value) > f.max:
+			fields = append(fields, apierr.FieldError{Path: f.path, Code: apierr.FieldTooLong})
+		}
 	}
 	if c.AmountTiyn <= 0 {
 		fields = append(fields, apierr.FieldError{Path: "/amount_tiyn", Code: apierr.FieldOutOfRange})

@@ -170,6 +170,10 @@ func TestSignThenPay(t *testing.T) {
 	wrong.AmountTiyn--
 	_, err = f.e.ConfirmPayment(ctx, paymentGateway, wrong)
 	wantCode(t, err, apierr.Validation)
+	long := pay
+	long.Reference = strings.Repeat("r", 101)
+	_, err = f.e.ConfirmPayment(ctx, paymentGateway, long)
+	wantField(t, err, "/reference", apierr.FieldTooLong)
 	unknown := pay
 	unknown.Invoice = "P-0000-0000-0000"
 	_, err = f.e.ConfirmPayment(ctx, paymentGateway, unknown)
