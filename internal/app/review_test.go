@@ -86,9 +86,12 @@ func TestOfficerWorksTheInboxThroughTheAPI(t *testing.T) {
 		}
 	}
 
+	// The officer sees what the registries hold: the person, and the
+	// person's special records (a list; none for this person).
 	detail := call(t, "GET", taskURL, "", officer...)
 	data, _ := detail.body["data"].([]any)
-	if detail.status != 200 || len(data) != 1 || str(data[0].(map[string]any)["registry"]) != "population" {
+	if detail.status != 200 || len(data) != 2 || str(data[0].(map[string]any)["registry"]) != "population" ||
+		str(data[1].(map[string]any)["registry"]) != "criminal_records" {
 		t.Fatalf("task detail: %d %s", detail.status, detail.raw)
 	}
 	if res := call(t, "POST", taskURL+"/claim", "", officer...); res.status != 200 || str(res.body["status"]) != "claimed" {
