@@ -89,6 +89,32 @@ const (
 	SignatureKeyUsage             Code = "signature.key_usage"
 	SignatureNoSubjectIIN         Code = "signature.no_subject_iin"
 	TrustRootNotFound             Code = "esign.root_not_found"
+	// Consents (internal/consent).
+	ConsentNotFound Code = "consent.not_found"
+	// ConsentState: the consent's status does not allow the action
+	// (approving a granted one, revoking a refused one).
+	ConsentState Code = "consent.state_conflict"
+	// ConsentMissing, ConsentExpired, ConsentRevoked: a use of personal
+	// data with no legal basis and no valid consent covering its items and
+	// purpose; fields name the uncovered items (/items/<i>) or /purpose.
+	ConsentMissing Code = "consent.missing"
+	ConsentExpired Code = "consent.expired"
+	ConsentRevoked Code = "consent.revoked"
+	// The one-time code of a consent request (field /code).
+	ConsentCodeInvalid Code = "consent.code_invalid"
+	ConsentCodeExpired Code = "consent.code_expired"
+	// ConsentCodeSpent: the code was used, or too many wrong codes were
+	// tried; ask for a new one.
+	ConsentCodeSpent Code = "consent.code_spent"
+	// ConsentCodeLimit: the request has sent as many codes as it may.
+	ConsentCodeLimit Code = "consent.code_limit"
+	// Sign-in (internal/identity). LoginFailed never says whether the
+	// account exists or which of its credentials was wrong.
+	LoginFailed      Code = "auth.login_failed"
+	LoginLocked      Code = "auth.locked"
+	CodeInvalid      Code = "auth.code_invalid"
+	ChallengeExpired Code = "auth.challenge_expired"
+	ClientInvalid    Code = "auth.client_invalid"
 )
 
 var statuses = map[Code]int{
@@ -152,6 +178,22 @@ var statuses = map[Code]int{
 	SignatureKeyUsage:             http.StatusUnprocessableEntity,
 	SignatureNoSubjectIIN:         http.StatusUnprocessableEntity,
 	TrustRootNotFound:             http.StatusNotFound,
+
+	ConsentNotFound:    http.StatusNotFound,
+	ConsentState:       http.StatusConflict,
+	ConsentMissing:     http.StatusForbidden,
+	ConsentExpired:     http.StatusForbidden,
+	ConsentRevoked:     http.StatusForbidden,
+	ConsentCodeInvalid: http.StatusUnprocessableEntity,
+	ConsentCodeExpired: http.StatusUnprocessableEntity,
+	ConsentCodeSpent:   http.StatusTooManyRequests,
+	ConsentCodeLimit:   http.StatusTooManyRequests,
+
+	LoginFailed:      http.StatusUnauthorized,
+	LoginLocked:      http.StatusTooManyRequests,
+	CodeInvalid:      http.StatusUnauthorized,
+	ChallengeExpired: http.StatusUnauthorized,
+	ClientInvalid:    http.StatusUnauthorized,
 }
 
 // Field-level codes: what is wrong with one input field.
@@ -188,6 +230,13 @@ const (
 	// Notification contacts (internal/notify).
 	FieldPhoneFormat Code = "phone.format" // not a phone in the form +7XXXXXXXXXX
 	FieldEmailFormat Code = "email.format" // not a bare e-mail address
+	// Consents (internal/consent).
+	FieldConsentItemUnknown Code = "item.unknown"     // no registry attribute or exchange service of that name
+	FieldConsentNotCovered  Code = "item.not_covered" // no valid consent covers the item
+	FieldConsentPurpose     Code = "purpose.mismatch" // a consent covers the items, for another purpose
+	FieldConsentCodeInvalid Code = "otp.invalid"      // not the code that was sent
+	FieldConsentCodeExpired Code = "otp.expired"      // the code's five minutes are over
+	FieldConsentCodeSpent   Code = "otp.spent"        // used, or too many wrong tries
 )
 
 var fieldCodes = []Code{
@@ -197,6 +246,8 @@ var fieldCodes = []Code{
 	FieldCodeUnknown, FieldKeyDuplicate, FieldKeyMismatch, FieldEncoding, FieldCSV, FieldCount, FieldDuplicate,
 	FieldBINEmpty, FieldBINLength, FieldBINDigits, FieldBINChecksum, FieldBINKind,
 	FieldPhoneFormat, FieldEmailFormat,
+	FieldConsentItemUnknown, FieldConsentNotCovered, FieldConsentPurpose,
+	FieldConsentCodeInvalid, FieldConsentCodeExpired, FieldConsentCodeSpent,
 }
 
 // FieldError says what is wrong with one field, addressed by a JSON pointer.

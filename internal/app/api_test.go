@@ -17,6 +17,7 @@ import (
 	"github.com/ortaq/ortaq/internal/app"
 	"github.com/ortaq/ortaq/internal/apptest"
 	"github.com/ortaq/ortaq/internal/demo"
+	"github.com/ortaq/ortaq/internal/identity"
 	"github.com/ortaq/ortaq/internal/pgtest"
 )
 
@@ -26,6 +27,20 @@ func platform(t *testing.T) (*httptest.Server, demo.Result) {
 	t.Helper()
 	r := apptest.Start(t, 4, 300)
 	return r.Server, r.Sample
+}
+
+// bearer issues an access token for p and returns its header.
+func bearer(t *testing.T, r *apptest.Running, p identity.Principal) []string {
+	t.Helper()
+	tok, _, err := r.Tokens.Issue(context.Background(), p, time.Hour, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"Authorization", "Bearer " + tok}
+}
+
+func citizen(iin fmt.Stringer) identity.Principal {
+	return identity.Principal{Kind: identity.Citizen, Subject: iin.String()}
 }
 
 type response struct {
@@ -60,14 +75,15 @@ func call(t *testing.T, method, url, body string, headers ...string) response {
 
 func str(v any) string { s, _ := v.(string); return s }
 
-// waitDecided polls an application until it is decided.
-func waitDecided(t *testing.T, url string) response {
+// waitDecided polls an application until it is decided, as the caller of
+// headers (the applicant's token).
+func waitDecided(t *testing.T, url string, headers ...string) response {
 	t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(30 * time.Second)
 	for {
-		r := call(t, "GET", url, "")
+		r := call(t, "GET", url, "", headers...)
 		if r.status != 200 {
 			t.Fatalf("GET %s = %d %s", url, r.status, r.raw)
 		}
@@ -84,7 +100,9 @@ func waitDecided(t *testing.T, url string) response {
 
 func TestApplyGetVerifyTamper(t *testing.T) {
 	t.Parallel()
-	srv, sample := platform(t)
+	run := apptest.Start(t, 4, 300)
+	srv, sample := run.Server, run.Sample
+	owner := bearer(t, run, citizen(sample.WithAddress))
 	body := `{"service":"address-certificate","inputs":{"iin":"` + sample.WithAddress.String() + `"}}`
 	r := call(t, "POST", srv.URL+"/api/v1/applications", body, "Idempotency-Key", "demo-1", "Accept-Language", "ru")
 	if r.status != http.StatusAccepted {
@@ -99,7 +117,10 @@ func TestApplyGetVerifyTamper(t *testing.T) {
 		t.Errorf("retry with the same key = %d %v; want the same application, replayed", again.status, again.body["id"])
 	}
 
-	app := waitDecided(t, srv.URL+loc)
+	if r := call(t, "GET", srv.URL+loc, ""); r.status != 401 {
+		t.Errorf("anonymous GET of an application = %d; want 401", r.status)
+	}
+	app := waitDecided(t, srv.URL+loc, owner...)
 	if str(app.body["status"]) != "completed" {
 		t.Fatalf("application = %s; want completed", app.raw)
 	}
@@ -107,7 +128,7 @@ func TestApplyGetVerifyTamper(t *testing.T) {
 	if len(timeline) < 4 {
 		t.Errorf("timeline has %d steps; want at least 4", len(timeline))
 	}
-	doc := call(t, "GET", srv.URL+"/api/v1/documents/"+str(app.body["document_id"]), "")
+	doc := call(t, "GET", srv.URL+"/api/v1/documents/"+str(app.body["document_id"]), "", owner...)
 	if doc.status != 200 || str(doc.body["jws"]) == "" {
 		t.Fatalf("document = %d %s", doc.status, doc.raw)
 	}
@@ -173,8 +194,10 @@ func TestBadRequestsNever500(t *testing.T) {
 		{"iin as number", "POST", "/api/v1/applications", `{"service":"address-certificate","inputs":{"iin":900101300017}}`, []string{"Idempotency-Key", "a"}, 422, "request.validation"},
 		{"no service", "POST", "/api/v1/applications", `{"inputs":{"iin":"900101300017"}}`, []string{"Idempotency-Key", "a"}, 422, "request.validation"},
 		{"unknown service", "POST", "/api/v1/applications", `{"service":"nope","inputs":{"iin":"900101300017"}}`, []string{"Idempotency-Key", "a"}, 404, "service.not_found"},
-		{"application not uuid", "GET", "/api/v1/applications/123", "", nil, 404, "application.not_found"},
-		{"application unknown", "GET", "/api/v1/applications/0190f7b4-0000-7000-8000-000000000000", "", nil, 404, "application.not_found"},
+		// Anonymous readers are refused before any lookup (the authorisation
+		// matrix covers the signed-in ones).
+		{"application not uuid", "GET", "/api/v1/applications/123", "", nil, 401, "auth.unauthorized"},
+		{"application unknown", "GET", "/api/v1/applications/0190f7b4-0000-7000-8000-000000000000", "", nil, 401, "auth.unauthorized"},
 		{"document not uuid", "GET", "/api/v1/documents/../../etc", "", nil, 404, ""},
 		{"verify garbage", "POST", "/api/v1/documents/verify", `{"jws":"a.b.c"}`, nil, 200, ""},
 		{"verify empty", "POST", "/api/v1/documents/verify", `{"jws":""}`, nil, 422, "request.validation"},
@@ -261,11 +284,12 @@ func TestPersonalDataReadsAreAudited(t *testing.T) {
 	r := apptest.Start(t, 2, 100)
 	body := `{"service":"address-certificate","inputs":{"iin":"` + r.Sample.WithAddress.String() + `"}}`
 	sub := call(t, "POST", r.Server.URL+"/api/v1/applications", body, "Idempotency-Key", "audit-1")
-	app := waitDecided(t, r.Server.URL+sub.header.Get("Location"))
+	owner := bearer(t, r, citizen(r.Sample.WithAddress))
+	app := waitDecided(t, r.Server.URL+sub.header.Get("Location"), owner...)
 	for range 2 {
-		call(t, "GET", r.Server.URL+"/api/v1/documents/"+str(app.body["document_id"]), "", "X-Request-Id", "audit-req")
+		call(t, "GET", r.Server.URL+"/api/v1/documents/"+str(app.body["document_id"]), "", append([]string{"X-Request-Id", "audit-req"}, owner...)...)
 	}
-	rows, err := r.DB.Pool.Query(context.Background(), `SELECT action, request_id FROM audit_event WHERE subject_iin = $1 ORDER BY id`, r.Sample.WithAddress.String())
+	rows, err := r.DB.Pool.Query(context.Background(), `SELECT action, request_id FROM audit_event WHERE subject_iin = $1 AND action <> 'identity.token.issued' ORDER BY id`, r.Sample.WithAddress.String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,6 +23,7 @@ import (
 	"github.com/ortaq/ortaq/internal/audit"
 	"github.com/ortaq/ortaq/internal/calendar"
 	"github.com/ortaq/ortaq/internal/clock"
+	"github.com/ortaq/ortaq/internal/consent"
 	"github.com/ortaq/ortaq/internal/demo"
 	"github.com/ortaq/ortaq/internal/document"
 	"github.com/ortaq/ortaq/internal/esign"
@@ -56,6 +58,7 @@ func Schemas() []pg.Schema {
 		exchange.Schema(),
 		esign.Schema(),
 		notify.Schema(),
+		consent.Schema(),
 		process.JobsSchema(),
 		process.Schema(),
 	}
@@ -75,6 +78,20 @@ type Config struct {
 	// AdminToken guards administrative API calls (publishing services) until
 	// officers sign in; empty switches them off.
 	AdminToken string
+	// PublicURL is the platform's public base URL, the OpenID Connect
+	// issuer; empty takes each request's scheme and host (development).
+	PublicURL string
+	// OIDCIssuer delegates citizens' sign-in to an external OpenID Connect
+	// provider (its client id and secret below; the callback is
+	// PublicURL/login/external/callback); empty keeps the built-in sign-in
+	// only.
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret string
+	// TrustedProxies are the load balancers (addresses or CIDR prefixes)
+	// whose X-Forwarded-For names the caller, for sign-in's per-address
+	// limit; empty trusts no header.
+	TrustedProxies []string
 	// Clock is the platform's time; nil means the real clock. Service test
 	// runs fix it per case.
 	Clock clock.Clock
@@ -168,12 +185,28 @@ type Platform struct {
 	Calendar   *calendar.Calendar
 	Exchange   *exchange.Authority // central authority of the exchange gateway
 	Tokens     *identity.Tokens
+	// Accounts, Logins and Sessions sign people in (password, then a
+	// one-time code by SMS) and systems (client credentials); the portal
+	// keeps a signed-in person in a session cookie.
+	Accounts *identity.Accounts
+	Logins   *identity.Logins
+	Sessions *identity.Sessions
+	// OIDC is the built-in OpenID Connect provider (/.well-known/...,
+	// /oidc/...) for relying parties that sign people in.
+	OIDC *identity.Provider
+	// codes sends sign-in codes by SMS (SeedDemoAccounts echoes them).
+	codes *smsCodes
+	clock clock.Clock
 	// Signatures verifies citizens' and organisations' electronic
 	// signatures against the trust store (internal/esign).
 	Signatures *esign.Verifier
 	// Notify turns events into messages to citizens and officers (SMS,
 	// e-mail, in-app) and sends them; serve starts it with the engine.
 	Notify *notify.Notifier
+	// Consents is the consent ledger: requests, approvals by one-time
+	// code, revocations, signed receipts, and the check every personal-data
+	// read without a legal basis goes through (registries, exchange).
+	Consents *consent.Ledger
 }
 
 // Build wires the capabilities on pool.
@@ -193,10 +226,24 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 		Exchange:   exchange.New(pool, clk, ExchangeInstance),
 		Tokens:     identity.NewTokens(pool, clk),
 		Signatures: esign.NewVerifier(pool, clk),
+		clock:      clk,
+	}
+	// Behind trusted proxies, the caller's address comes from X-Forwarded-For.
+	proxies, err := ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	if len(proxies) > 0 {
+		p.Web.Use(forwardedFor(proxies))
 	}
 	// Every route sees who calls (identity.FromContext); an invalid oq_
 	// bearer token is refused before any handler runs.
 	p.Web.Use(p.Tokens.Middleware)
+	// Pages (not /api/) see the signed-in person of the session cookie.
+	p.Sessions = identity.NewSessions(pool, clk)
+	p.Web.Use(p.Sessions.Middleware)
+	// Who may read an application or a document (internal/app/authz.go).
+	p.Web.Use(p.guard)
 	p.Services.SetEnvironment(func(ctx context.Context) (servicedef.Environment, error) {
 		agencies, err := p.Agencies.List(ctx)
 		if err != nil {
@@ -228,7 +275,7 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 	engine, err := process.New(process.Config{
 		Workers: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter,
 		Calendar: p.Calendar, Signatures: p.Signatures, Exchange: exchange, Registries: p.Registries,
-		Clock: clk, Logger: log, Metrics: p.Web.Metrics(),
+		Consents: engineConsents{p}, Clock: clk, Logger: log, Metrics: p.Web.Metrics(),
 	}, pool, p.Services, p.Population, p.Documents)
 	if err != nil {
 		return nil, err
@@ -257,12 +304,38 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 		notify.NewDevSender(pool, clk, notify.SMS), notify.NewDevSender(pool, clk, notify.Email))
 	p.Notify.SetApplications(applications{p.Engine})
 	p.Notify.Routes(p.Web)
+	p.Accounts = identity.NewAccounts(pool, clk)
+	p.codes = &smsCodes{sender: notify.NewDevSender(pool, clk, notify.SMS)}
+	p.Logins = identity.NewLogins(p.Accounts, p.codes, identity.LoginConfig{CitizensElsewhere: cfg.OIDCIssuer != ""})
+	identity.Routes(p.Web, p.Tokens, p.Logins)
+	p.OIDC = identity.NewProvider(p.Tokens, p.Logins, cfg.PublicURL)
+	p.OIDC.Routes(p.Web)
+	external := false
+	if cfg.OIDCIssuer != "" {
+		if cfg.PublicURL == "" {
+			return nil, errors.New("an external OpenID Connect provider (--oidc-issuer) needs --public-url for its callback")
+		}
+		ext, err := identity.NewExternal(context.Background(), identity.ExternalConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID,
+			ClientSecret: cfg.OIDCClientSecret, RedirectURI: strings.TrimRight(cfg.PublicURL, "/") + "/login/external/callback", Log: log,
+			HTTP: &http.Client{Timeout: 30 * time.Second}}, p.Sessions)
+		if err != nil {
+			return nil, err
+		}
+		ext.Routes(p.Web)
+		external = true
+	}
+	p.Consents = consent.New(pool, clk, consentItems{p}, log)
+	p.Registries.SetConsent(registryConsent{p.Consents})
+	p.Consents.Routes(p.Web)
+	// GovStack Consent API on the same ledger, outside /api.
+	p.Consents.GovStackRoutes(p.Web)
 	p.Registries.Routes(p.Web)
 	p.Registries.CatalogueRoutes(p.Web)
 	// GovStack Digital Registries API on the same registries, outside /api.
 	p.Registries.GovStackRoutes(p.Web)
 	p.Web.Handle("GET /api/v1/openapi.json", OpenAPIHandler())
-	portal.New(portal.Deps{Services: p.Services, Agencies: p.Agencies, Engine: p.Engine, Documents: p.Documents}).Routes(p.Web)
+	portal.New(portal.Deps{Services: p.Services, Agencies: p.Agencies, Engine: p.Engine, Documents: p.Documents,
+		Logins: p.Logins, Sessions: p.Sessions, CanRead: p.CanRead, ExternalLogin: external}).Routes(p.Web)
 	return p, nil
 }
 
@@ -340,6 +413,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) err
 			ln.Close()
 			return err
 		}
+		go sweepIdentity(ctx, db.Pool, p.clock, log)
 	}
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "Ortaq is up in %s: %s\n", time.Since(started).Round(time.Millisecond), url)
@@ -347,6 +421,10 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) err
 	if cfg.Demo {
 		fmt.Fprintf(out, "  demo:     %d citizens; try IIN %s (gets a certificate) or %s (no registered address: refused)\n",
 			sample.Citizens, sample.WithAddress, sample.WithoutAddress)
+		if err := p.SeedDemoAccounts(ctx, sample, out); err != nil {
+			ln.Close()
+			return fmt.Errorf("seed demo accounts: %w", err)
+		}
 	}
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 

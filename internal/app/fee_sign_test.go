@@ -53,12 +53,12 @@ func TestSignPayAndReviewOverHTTP(t *testing.T) {
 		t.Fatalf("submit: %d %s", res.status, res.raw)
 	}
 	app := base + "/api/v1/applications/" + str(res.body["id"])
-	view := waitStatus(t, app, "awaiting_signature")
+	view := waitStatus(t, app, "awaiting_signature", applicant...)
 	signing, _ := view.body["signing"].(map[string]any)
 	if signing == nil || str(signing["url"]) == "" {
 		t.Fatalf("no signing in %s", view.raw)
 	}
-	req := call(t, "GET", base+str(signing["url"]), "")
+	req := call(t, "GET", base+str(signing["url"]), "", applicant...)
 	data, err := base64.StdEncoding.DecodeString(str(req.body["data"]))
 	if err != nil || req.status != 200 || str(req.body["sha256"]) != str(signing["sha256"]) {
 		t.Fatalf("signing request: %d %s", req.status, req.raw)
@@ -83,14 +83,21 @@ func TestSignPayAndReviewOverHTTP(t *testing.T) {
 		t.Fatalf("the applicant's signature: %d %s", res.status, res.raw)
 	}
 
-	view = waitStatus(t, app, "awaiting_payment")
+	view = waitStatus(t, app, "awaiting_payment", applicant...)
 	payment, _ := view.body["payment"].(map[string]any)
-	inv := call(t, "GET", app+"/invoice", "")
+	inv := call(t, "GET", app+"/invoice", "", applicant...)
 	if payment == nil || inv.status != 200 || str(inv.body["number"]) != str(payment["invoice"]) || str(inv.body["declared"]) != "0.2 MRP" {
 		t.Fatalf("invoice: %s / %s", view.raw, inv.raw)
 	}
 	// The citizen's page says what to pay, how much and by when.
-	page, err := http.Get(base + "/applications/" + str(res.body["id"]) + "?lang=ru")
+	// The portal page, in the applicant's session.
+	session, expires, err := r.Sessions.Create(ctx, identity.Principal{Kind: identity.Citizen, Subject: r.Sample.WithAddress.String()}, identity.MethodPasswordSMS, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	preq, _ := http.NewRequest("GET", base+"/applications/"+str(res.body["id"])+"?lang=ru", nil)
+	preq.AddCookie(&http.Cookie{Name: identity.SessionCookie, Value: session, Expires: expires})
+	page, err := http.DefaultClient.Do(preq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +131,7 @@ func TestSignPayAndReviewOverHTTP(t *testing.T) {
 		t.Errorf("a second payment: %d %s", res.status, res.raw)
 	}
 
-	waitStatus(t, app, "in_review")
+	waitStatus(t, app, "in_review", applicant...)
 	inbox := call(t, "GET", base+"/api/v1/tasks", "", officer...)
 	tasks, _ := inbox.body["tasks"].([]any)
 	if len(tasks) != 1 {
@@ -137,20 +144,20 @@ func TestSignPayAndReviewOverHTTP(t *testing.T) {
 	if res := call(t, "POST", taskURL+"/decision", `{"decision":"approve"}`, officer...); res.status != 200 {
 		t.Fatalf("decide: %d %s", res.status, res.raw)
 	}
-	done := waitStatus(t, app, "completed")
+	done := waitStatus(t, app, "completed", applicant...)
 	if done.body["document_id"] == nil {
 		t.Fatalf("no document: %s", done.raw)
 	}
 }
 
 // waitStatus polls an application until it has status want.
-func waitStatus(t *testing.T, url, want string) response {
+func waitStatus(t *testing.T, url, want string, headers ...string) response {
 	t.Helper()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(30 * time.Second)
 	for {
-		res := call(t, "GET", url, "")
+		res := call(t, "GET", url, "", headers...)
 		if str(res.body["status"]) == want {
 			return res
 		}

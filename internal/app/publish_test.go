@@ -68,7 +68,7 @@ func TestPublishNewVersionGoesLive(t *testing.T) {
 	if svc, _ := next.body["service"].(map[string]any); svc["version"] != float64(2) || svc["title"] != "Certificate of registered address (v2)" {
 		t.Errorf("application after publishing runs on %v; want v2", next.body["service"])
 	}
-	before := waitDecided(t, r.Server.URL+v1app.header.Get("Location"))
+	before := waitDecided(t, r.Server.URL+v1app.header.Get("Location"), bearer(t, r, citizen(r.Sample.WithAddress))...)
 	if svc, _ := before.body["service"].(map[string]any); svc["version"] != float64(1) || str(before.body["status"]) != "completed" {
 		t.Errorf("the earlier application: %v %v; want completed on v1", svc, before.body["status"])
 	}

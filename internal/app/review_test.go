@@ -42,7 +42,7 @@ func TestOfficerWorksTheInboxThroughTheAPI(t *testing.T) {
 		return base + "/api/v1/applications/" + str(res.body["id"])
 	}
 	app := submit("review-1")
-	if s := str(waitDecided(t, app).body["status"]); s != "in_review" {
+	if s := str(waitDecided(t, app, applicant...).body["status"]); s != "in_review" {
 		t.Fatalf("status %s, want in_review", s)
 	}
 
@@ -103,13 +103,13 @@ func TestOfficerWorksTheInboxThroughTheAPI(t *testing.T) {
 	if res := call(t, "POST", taskURL+"/decision", `{"decision":"approve","comment":"no record found"}`, officer...); res.status != 200 || str(res.body["decision"]) != "approve" {
 		t.Fatalf("decide: %d %s", res.status, res.raw)
 	}
-	if done := waitDecided(t, app); str(done.body["status"]) != "completed" || str(done.body["document_id"]) == "" {
+	if done := waitDecided(t, app, applicant...); str(done.body["status"]) != "completed" || str(done.body["document_id"]) == "" {
 		t.Fatalf("not completed after the approval: %s", done.raw)
 	}
 
 	// Citizens' actions: only the applicant withdraws.
 	second := submit("review-2")
-	waitDecided(t, second)
+	waitDecided(t, second, applicant...)
 	for _, c := range []struct {
 		name    string
 		headers []string

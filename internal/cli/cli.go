@@ -3,6 +3,7 @@
 // composition root. Precedence: flag, then environment, then default.
 //
 // May import: internal/apierr, internal/app, internal/bench, internal/clock,
+// internal/consent,
 // internal/demo, internal/esign, internal/identity, internal/notify, internal/process, internal/registry, internal/servicedef,
 // internal/servicetest, internal/exchange/gateway, internal/exchange/msglog,
 // uuid and the standard library.
@@ -51,6 +52,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = serviceCmd(rest, stdout, stderr)
 	case "token":
 		err = tokenCmd(rest, stdout, stderr)
+	case "consent":
+		err = consentCmd(rest, stdout, stderr)
+	case "identity":
+		err = identityCmd(rest, stdout, stderr)
 	case "process":
 		err = processCmd(rest, stdout, stderr)
 	case "gateway":
@@ -104,6 +109,8 @@ Usage:
   ortaq bench exchange    the exchange gateway pair (mTLS, signatures, durable logs) against a direct call
                           and a plain reverse proxy: requests/s, added latency p50/p99 at 500 requests/s
   ortaq token issue|revoke       issue an API access token (citizen, officer, system), or revoke one
+  ortaq consent list|revoke      operators: list consents (IINs masked), revoke one at once
+  ortaq identity citizen|officer|client add, disable  accounts that sign in (password + SMS code; client credentials)
   ortaq process inspect|failed|retry|cancel  operators: inspect an application, list failed ones, retry, cancel
   ortaq bench registry    registry point reads through the API (audited) and bulk import against raw pgx and raw COPY
   ortaq registry lint|import|export|catalogue  registry definitions, bulk import (CSV, NDJSON), export, data catalogue
@@ -252,6 +259,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	f.Int(&cfg.Workers, "workers", 8, "application steps this node runs at once (0: submit only, others work)")
 	f.Duration(&cfg.JobTimeout, "job-timeout", 20*time.Second, "longest one automatic step may run")
 	f.Duration(&cfg.RescueAfter, "rescue-after", 30*time.Second, "when a step left running by a crashed node runs again (must exceed --job-timeout)")
+	f.String(&cfg.PublicURL, "public-url", "", "the platform's public base URL (e.g. https://ortaq.example.kz): the OpenID Connect issuer; empty takes each request's scheme and host (development only)")
+	f.String(&cfg.OIDCIssuer, "oidc-issuer", "", "delegate citizens' sign-in to this external OpenID Connect provider (issuer URL; needs --public-url, whose /login/external/callback is registered there); empty: the built-in sign-in only")
+	f.String(&cfg.OIDCClientID, "oidc-client-id", "", "the platform's client id at the external OpenID Connect provider")
+	f.String(&cfg.OIDCClientSecret, "oidc-client-secret", "", "the platform's client secret at the external provider (prefer the environment variable: flags show in ps)")
+	f.Strings(&cfg.TrustedProxies, "trusted-proxy", "a load balancer (IP address or CIDR prefix) whose X-Forwarded-For names the caller, for sign-in's per-address limit; repeat for several (environment: comma-separated); none: the header is ignored")
 	f.String(&cfg.AdminToken, "admin-token", "", "bearer token for administrative API calls such as publishing services; empty switches them off (prefer the environment variable: flags show in ps)")
 	f.String(&cfg.ExchangeGateway, "exchange-gateway", "", "base URL of the platform's own exchange gateway (X-Road REST), for services that read other agencies' systems; empty: such reads fail")
 	f.String(&cfg.ExchangeClient, "exchange-client", "KZ/GOV/ORTAQ/services", "the platform's subsystem id at its exchange gateway (X-Road-Client)")

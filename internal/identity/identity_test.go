@@ -14,6 +14,7 @@ import (
 
 	"github.com/ortaq/ortaq/internal/agency"
 	"github.com/ortaq/ortaq/internal/apierr"
+	"github.com/ortaq/ortaq/internal/audit"
 	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/i18n"
 	"github.com/ortaq/ortaq/internal/identity"
@@ -22,7 +23,7 @@ import (
 	"github.com/ortaq/ortaq/internal/web"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m, agency.Schema(), identity.Schema()) }
+func TestMain(m *testing.M) { pgtest.Main(m, agency.Schema(), identity.Schema(), audit.Schema()) }
 
 const citizenIIN = "900101300017"
 

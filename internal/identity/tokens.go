@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/ortaq/ortaq/internal/agency"
 	"github.com/ortaq/ortaq/internal/apierr"
+	"github.com/ortaq/ortaq/internal/audit"
 	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/iin"
 	"github.com/ortaq/ortaq/internal/pg"
@@ -112,6 +114,13 @@ var plainID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // check validates p for a token and returns it in its stored form.
 func (t *Tokens) check(ctx context.Context, p Principal) (Principal, error) {
+	return checkPrincipal(ctx, t.agencies, p)
+}
+
+// checkPrincipal validates p and returns it in its stored form: a citizen's
+// IIN normalised, roles sorted and deduplicated, an officer's agency and
+// roles existing.
+func checkPrincipal(ctx context.Context, agencies agencies, p Principal) (Principal, error) {
 	if err := checkText("name", p.Name, 200); err != nil {
 		return Principal{}, err
 	}
@@ -153,7 +162,7 @@ func (t *Tokens) check(ctx context.Context, p Principal) (Principal, error) {
 	if p.Agency == "" || len(p.Roles) == 0 {
 		return Principal{}, fmt.Errorf("%w: an officer needs an agency and at least one role", ErrInvalid)
 	}
-	a, err := t.agencies.Get(ctx, p.Agency)
+	a, err := agencies.Get(ctx, p.Agency)
 	if errors.Is(err, agency.ErrNotFound) {
 		return Principal{}, fmt.Errorf("%w: agency %q does not exist", ErrInvalid, p.Agency)
 	}
@@ -207,10 +216,25 @@ func (t *Tokens) Issue(ctx context.Context, p Principal, ttl time.Duration, note
 	}
 	h := hash(token)
 	now := t.clk.Now()
-	_, err = t.pool.Exec(ctx, `
-		INSERT INTO access_token (id, hash, kind, subject, name, agency, roles, note, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, nullif($6, ''), $7, $8, $9, $10)`,
-		uid, h[:], string(p.Kind), p.Subject, p.Name, p.Agency, append([]string{}, p.Roles...), note, now, now.Add(ttl))
+	err = pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO access_token (id, hash, kind, subject, name, agency, roles, note, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, nullif($6, ''), $7, $8, $9, $10)`,
+			uid, h[:], string(p.Kind), p.Subject, p.Name, p.Agency, append([]string{}, p.Roles...), note, now, now.Add(ttl))
+		if err != nil {
+			return err
+		}
+		// Every token issued is on the audit trail: for whom, which (by
+		// id, never the token), until when.
+		ev := audit.Event{At: now, Actor: "system:identity", Action: "identity.token.issued", Object: "access_token:" + uid.String(),
+			Purpose: cmp.Or(note, "access token") + " (until " + now.Add(ttl).UTC().Format(time.RFC3339) + ")"}
+		if p.Kind == Citizen {
+			ev.SubjectIIN = p.Subject
+		} else {
+			ev.Object += " for " + p.Actor()
+		}
+		return audit.Record(ctx, tx, ev)
+	})
 	if err != nil {
 		return "", "", fmt.Errorf("issue token: %w", err)
 	}

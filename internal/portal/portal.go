@@ -4,11 +4,16 @@
 // JavaScript, speaks Kazakh first (Russian and English one click away) and
 // calls capabilities through their Go APIs, never over HTTP.
 //
-// Owns: routes /, /apply/{service}, /applications/{id}, /documents/{id},
-// /verify, /lang/{lang}, /static/.
+// Sign-in (/login: password, then the one-time code sent by SMS) starts a
+// session (internal/identity); applying needs a signed-in citizen, who is the
+// applicant, and an application or a document is shown only to whom
+// [Deps].CanRead allows.
 //
-// May import: internal/web, internal/apierr, internal/i18n, internal/service,
-// internal/servicedef, internal/process, internal/document.
+// Owns: routes /, /apply/{service}, /applications/{id}, /documents/{id},
+// /verify, /login, /login/code, /logout, /lang/{lang}, /static/.
+//
+// May import: internal/web, internal/apierr, internal/i18n, internal/identity,
+// internal/service, internal/servicedef, internal/process, internal/document.
 package portal
 
 import (
@@ -33,6 +38,7 @@ import (
 	"github.com/ortaq/ortaq/internal/apierr"
 	"github.com/ortaq/ortaq/internal/document"
 	"github.com/ortaq/ortaq/internal/i18n"
+	"github.com/ortaq/ortaq/internal/identity"
 	"github.com/ortaq/ortaq/internal/process"
 	"github.com/ortaq/ortaq/internal/service"
 	"github.com/ortaq/ortaq/internal/servicedef"
@@ -51,6 +57,16 @@ type Deps struct {
 	Agencies  service.AgencyNames
 	Engine    *process.Engine
 	Documents *document.Store
+	// Logins and Sessions sign people in; nil switches sign-in off.
+	Logins   *identity.Logins
+	Sessions *identity.Sessions
+	// CanRead decides who may see an application or a document ("application",
+	// "document" by id): nil, or the error to show. nil CanRead lets only
+	// signed-in people see them.
+	CanRead func(ctx context.Context, who identity.Principal, signedIn bool, what, id string) error
+	// ExternalLogin offers citizens the external OpenID Connect provider
+	// (/login/external, mounted by internal/identity).
+	ExternalLogin bool
 }
 
 // Portal serves the pages.
@@ -63,7 +79,7 @@ type Portal struct {
 // New parses the templates; a template error is a programming error.
 func New(d Deps) *Portal {
 	p := &Portal{deps: d, pages: map[string]*template.Template{}}
-	for _, page := range []string{"home", "application", "document", "verify", "error"} {
+	for _, page := range []string{"home", "application", "document", "verify", "error", "login"} {
 		t := template.New("layout.html").Funcs(funcs)
 		p.pages[page] = template.Must(t.ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html"))
 	}
@@ -136,6 +152,10 @@ func (p *Portal) Routes(s *web.Server) {
 	s.Handle("GET /verify", p.page(p.verifyForm))
 	s.Handle("POST /verify", p.page(p.verify))
 	s.Handle("GET /lang/{lang}", http.HandlerFunc(p.switchLang))
+	s.Handle("GET /login", p.page(p.loginForm))
+	s.Handle("POST /login", p.page(p.login))
+	s.Handle("POST /login/code", p.page(p.loginCode))
+	s.Handle("POST /logout", p.page(p.logout))
 }
 
 func cacheStatic(h http.Handler) http.Handler {
@@ -152,7 +172,12 @@ type view struct {
 	CSRF    string
 	Title   string
 	Refresh int // seconds; 0 means no automatic refresh
-	Data    any
+	// RefreshURL moves the browser on at once (a local path), where a
+	// redirect would break the Content-Security-Policy's form-action.
+	RefreshURL string
+	// Who is the signed-in person, nil for anonymous visitors.
+	Who  *identity.Principal
+	Data any
 }
 
 type pageFunc func(w http.ResponseWriter, r *http.Request, v *view) (page string, status int, err error)
@@ -161,6 +186,9 @@ type pageFunc func(w http.ResponseWriter, r *http.Request, v *view) (page string
 func (p *Portal) page(fn pageFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := &view{Lang: web.Lang(r), Path: r.URL.Path, CSRF: web.CSRFToken(w, r)}
+		if who, ok := identity.FromContext(r.Context()); ok {
+			v.Who = &who
+		}
 		if r.Method == http.MethodPost {
 			if err := web.CheckCSRF(r); err != nil {
 				p.renderError(w, r, v, err)
@@ -234,14 +262,15 @@ type serviceCard struct {
 
 // formField is one input of a service's form, ready to render.
 type formField struct {
-	Name    string
-	Label   i18n.Text
-	Hint    *i18n.Text
-	Kind    string // text, number, checkbox, select
-	Options []option
-	Value   string
-	Checked bool
-	Error   string
+	Name     string
+	Label    i18n.Text
+	Hint     *i18n.Text
+	Kind     string // text, number, checkbox, select
+	Options  []option
+	Value    string
+	ReadOnly bool // the signed-in citizen's own IIN
+	Checked  bool
+	Error    string
 }
 
 // option is one choice of a select.
@@ -273,7 +302,7 @@ func propertyType(props map[string]any, name string) string {
 	return t
 }
 
-func (p *Portal) cards(ctx context.Context) ([]serviceCard, error) {
+func (p *Portal) cards(ctx context.Context, who *identity.Principal) ([]serviceCard, error) {
 	defs, err := p.deps.Services.List(ctx)
 	if err != nil {
 		return nil, err
@@ -292,6 +321,9 @@ func (p *Portal) cards(ctx context.Context) ([]serviceCard, error) {
 		props := schemaOf(plan)
 		for _, f := range plan.File.Form.Fields {
 			ff := formField{Name: f.Name, Label: f.Label.Text, Kind: "text"}
+			if f.Name == "iin" && who != nil && who.Kind == identity.Citizen {
+				ff.Value, ff.ReadOnly = who.Subject, true
+			}
 			if f.Hint != nil {
 				ff.Hint = &f.Hint.Text
 			}
@@ -322,7 +354,7 @@ func (p *Portal) cards(ctx context.Context) ([]serviceCard, error) {
 }
 
 func (p *Portal) home(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
-	cards, err := p.cards(r.Context())
+	cards, err := p.cards(r.Context(), v.Who)
 	if err != nil {
 		return "", 0, err
 	}
@@ -370,6 +402,13 @@ func formInputs(r *http.Request, plan *servicedef.Plan) map[string]any {
 
 func (p *Portal) apply(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
 	serviceID := r.PathValue("service")
+	if v.Who == nil {
+		http.Redirect(w, r, "/login?next=/", http.StatusSeeOther)
+		return "", 0, nil
+	}
+	if v.Who.Kind != identity.Citizen {
+		return "", 0, apierr.New(apierr.Forbidden)
+	}
 	key := r.PostFormValue("idempotency_key")
 	if !process.ValidIdempotencyKey(key) {
 		key = newKey()
@@ -385,14 +424,16 @@ func (p *Portal) apply(w http.ResponseWriter, r *http.Request, v *view) (string,
 	if err != nil {
 		return "", 0, err
 	}
+	inputs := formInputs(r, plan)
+	inputs["iin"] = v.Who.Subject // the signed-in citizen applies for themselves
 	app, _, err := p.deps.Engine.Submit(r.Context(), process.SubmitRequest{
-		ServiceID: serviceID, Inputs: formInputs(r, plan),
+		ServiceID: serviceID, Inputs: inputs,
 		IdempotencyKey: key, RequestID: web.RequestID(r.Context()),
 	})
 	var e *apierr.Error
 	if errors.As(err, &e) && e.Code == apierr.Validation && len(e.Fields) > 0 {
 		// Show the form again, the values kept and each error next to its field.
-		cards, cerr := p.cards(r.Context())
+		cards, cerr := p.cards(r.Context(), v.Who)
 		if cerr != nil {
 			return "", 0, cerr
 		}
@@ -403,7 +444,9 @@ func (p *Portal) apply(w http.ResponseWriter, r *http.Request, v *view) (string,
 			cards[i].IdempotencyKey = key
 			for j := range cards[i].Fields {
 				f := &cards[i].Fields[j]
-				f.Value = r.PostFormValue(f.Name)
+				if !f.ReadOnly {
+					f.Value = r.PostFormValue(f.Name)
+				}
 				f.Checked = f.Value == "on"
 				for _, fe := range e.Fields {
 					if fe.Path == "/inputs/"+f.Name && f.Error == "" {
@@ -424,6 +467,12 @@ func (p *Portal) apply(w http.ResponseWriter, r *http.Request, v *view) (string,
 }
 
 func (p *Portal) application(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+	if v.Who == nil {
+		return p.toLogin(w, r)
+	}
+	if err := p.canRead(r, v, "application"); err != nil {
+		return "", 0, err
+	}
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
 		return "", 0, apierr.New(apierr.ApplicationNotFound)
@@ -449,11 +498,17 @@ type documentData struct {
 }
 
 func (p *Portal) document(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+	if v.Who == nil {
+		return p.toLogin(w, r)
+	}
+	if err := p.canRead(r, v, "document"); err != nil {
+		return "", 0, err
+	}
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
 		return "", 0, apierr.New(apierr.DocumentNotFound)
 	}
-	d, err := p.deps.Documents.Read(r.Context(), id, "anonymous", web.RequestID(r.Context()))
+	d, err := p.deps.Documents.Read(r.Context(), id, v.Who.Actor(), web.RequestID(r.Context()))
 	if errors.Is(err, document.ErrNotFound) {
 		return "", 0, apierr.New(apierr.DocumentNotFound)
 	}

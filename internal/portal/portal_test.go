@@ -1,6 +1,7 @@
 package portal_test
 
 import (
+	"context"
 	"html"
 	"io"
 	"net/http"
@@ -14,6 +15,9 @@ import (
 	"github.com/ortaq/ortaq/internal/app"
 	"github.com/ortaq/ortaq/internal/apptest"
 	"github.com/ortaq/ortaq/internal/demo"
+	"github.com/ortaq/ortaq/internal/identity"
+	"github.com/ortaq/ortaq/internal/iin"
+	"github.com/ortaq/ortaq/internal/notify"
 	"github.com/ortaq/ortaq/internal/pgtest"
 )
 
@@ -23,13 +27,115 @@ type browser struct {
 	t      *testing.T
 	base   string
 	client *http.Client
+	r      *apptest.Running
 }
 
 func newBrowser(t *testing.T) (*browser, demo.Result) {
 	t.Helper()
 	r := apptest.Start(t, 2, 200)
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, base: r.Server.URL, client: &http.Client{Jar: jar}}, r.Sample
+	return &browser{t: t, base: r.Server.URL, client: &http.Client{Jar: jar}, r: r}, r.Sample
+}
+
+// another is a second browser (its own cookies) on the same platform.
+func (b *browser) another() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: b.t, base: b.base, client: &http.Client{Jar: jar}, r: b.r}
+}
+
+const password = "test password 1"
+
+// account creates a citizen's account with a phone of its own.
+func (b *browser) account(who iin.IIN) string {
+	b.t.Helper()
+	phone := "+7701" + who.String()[5:12]
+	if err := b.r.Accounts.SetPerson(context.Background(), identity.Principal{Kind: identity.Citizen, Subject: who.String(), Name: "Test " + who.String()[8:]}, phone, password); err != nil {
+		b.t.Fatal(err)
+	}
+	return phone
+}
+
+var challenge = regexp.MustCompile(`name="challenge" value="([^"]+)"`)
+
+// signIn signs in as the citizen: the password, then the code from the
+// SMS in the dev outbox.
+func (b *browser) signIn(who iin.IIN) page {
+	b.t.Helper()
+	home := b.signInTo(who, "/")
+	if home.status != 200 || home.url != "/" || !strings.Contains(home.body, `action="/logout"`) {
+		b.t.Fatalf("code step landed on %s with %d:\n%.1500s", home.url, home.status, home.body)
+	}
+	return home
+}
+
+// signInTo signs in from /login?next=next and returns the page it lands on.
+func (b *browser) signInTo(who iin.IIN, next string) page {
+	b.t.Helper()
+	phone := b.account(who)
+	login := b.get("/login?next=" + url.QueryEscape(next))
+	form := formValues(b.t, login)
+	form.Set("subject", who.String())
+	form.Set("password", password)
+	form.Set("next", html.UnescapeString(regexp.MustCompile(`name="next" value="([^"]*)"`).FindStringSubmatch(login.body)[1]))
+	step := b.post("/login", form)
+	ch := challenge.FindStringSubmatch(step.body)
+	if step.status != 200 || ch == nil {
+		b.t.Fatalf("password step = %d:\n%.2000s", step.status, step.body)
+	}
+	sent, err := notify.DevOutbox(context.Background(), b.r.DB.Pool, notify.OutboxFilter{To: phone, Channel: notify.SMS, Limit: 1})
+	if err != nil || len(sent) != 1 {
+		b.t.Fatalf("no SMS for %s: %v", phone, err)
+	}
+	code := regexp.MustCompile(`[0-9]{6}`).FindString(sent[0].Body)
+	form = formValues(b.t, step)
+	form.Set("challenge", html.UnescapeString(ch[1]))
+	form.Set("code", code)
+	form.Set("next", html.UnescapeString(regexp.MustCompile(`name="next" value="([^"]*)"`).FindStringSubmatch(step.body)[1]))
+	return b.post("/login/code", form)
+}
+
+// TestSignInToARelyingParty: a relying party sends a citizen to
+// /oidc/authorize; not signed in, they sign in on the portal's /login and
+// are taken back (by a page that moves on: the CSP's form-action forbids a
+// redirect to another site after a form post), and the relying party gets
+// its code.
+func TestSignInToARelyingParty(t *testing.T) {
+	t.Parallel()
+	b, sample := newBrowser(t)
+	ctx := context.Background()
+	if _, err := b.r.Accounts.SetClient(ctx, identity.Principal{Kind: identity.System, Subject: "rp"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.r.Accounts.SetRedirectURIs(ctx, "rp", []string{"https://rp.example/cb"}); err != nil {
+		t.Fatal(err)
+	}
+	authorize := "/oidc/authorize?response_type=code&client_id=rp&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&state=s1" +
+		"&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+	b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := b.client.Get(b.base + authorize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	if res.StatusCode != http.StatusSeeOther || loc.Path != "/login" || !strings.HasPrefix(loc.Query().Get("next"), "/oidc/authorize?") {
+		t.Fatalf("anonymous authorize = %d %s", res.StatusCode, loc)
+	}
+	b.client.CheckRedirect = nil
+	done := b.signInTo(sample.WithAddress, loc.Query().Get("next"))
+	if done.status != 200 || !strings.Contains(done.body, `http-equiv="refresh" content="0; url=/oidc/authorize?`) {
+		t.Fatalf("after signing in: %d %s\n%.2000s", done.status, done.url, done.body)
+	}
+	b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err = b.client.Get(b.base + authorize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	back, _ := url.Parse(res.Header.Get("Location"))
+	if back.Host != "rp.example" || back.Query().Get("code") == "" || back.Query().Get("state") != "s1" {
+		t.Errorf("signed in, authorize = %d %s", res.StatusCode, back)
+	}
 }
 
 type page struct {
@@ -84,8 +190,17 @@ func TestCitizenGetsCertificate(t *testing.T) {
 	if home.status != 200 || !strings.Contains(home.body, `<html lang="kk">`) {
 		t.Fatalf("home = %d, want Kazakh by default:\n%.500s", home.status, home.body)
 	}
+	// Applying needs a signed-in citizen.
 	form := formValues(t, home)
 	form.Set("iin", sample.WithAddress.String())
+	if p := b.post("/apply/address-certificate", form); p.url != "/login" {
+		t.Fatalf("anonymous apply landed on %s; want /login", p.url)
+	}
+	home = b.signIn(sample.WithAddress)
+	if !strings.Contains(home.body, `value="`+sample.WithAddress.String()+`" readonly`) {
+		t.Errorf("the form does not show the signed-in citizen's IIN, read-only")
+	}
+	form = formValues(t, home)
 	p := b.post("/apply/address-certificate", form)
 	if p.status != 200 || !strings.HasPrefix(p.url, "/applications/") {
 		t.Fatalf("apply landed on %s with %d", p.url, p.status)
@@ -101,6 +216,18 @@ func TestCitizenGetsCertificate(t *testing.T) {
 	link := regexp.MustCompile(`href="(/documents/[^"]+)"`).FindStringSubmatch(p.body)
 	if link == nil {
 		t.Fatalf("decided application page has no document link:\n%s", p.body)
+	}
+	// Another citizen learns nothing of it; anonymous visitors are sent to sign in.
+	other := b.another()
+	other.signIn(sample.WithoutAddress)
+	if o := other.get(p.url); o.status != 404 {
+		t.Errorf("another citizen's view of the application = %d; want 404", o.status)
+	}
+	if o := other.get(link[1]); o.status != 404 {
+		t.Errorf("another citizen's view of the document = %d; want 404", o.status)
+	}
+	if o := b.another().get(p.url); o.url != "/login" {
+		t.Errorf("anonymous view of the application landed on %s; want /login", o.url)
 	}
 	doc := b.get(link[1])
 	if doc.status != 200 || !strings.Contains(doc.body, "<textarea") || !strings.Contains(doc.body, "Тіркелген мекенжайы") {
@@ -122,16 +249,63 @@ func TestCitizenGetsCertificate(t *testing.T) {
 	}
 }
 
-func TestInvalidIINShownNextToField(t *testing.T) {
+// TestFieldErrorShownNextToField: a missing answer is named next to its
+// field, in the visitor's language, and the applicant stays the signed-in
+// citizen whatever IIN the form posts.
+func TestFieldErrorShownNextToField(t *testing.T) {
 	t.Parallel()
-	b, _ := newBrowser(t)
+	b, sample := newBrowser(t)
 	b.get("/lang/ru?next=/")
-	form := formValues(t, b.get("/"))
+	form := formValues(t, b.signIn(sample.WithAddress))
 	form.Set("iin", "900101300018")
-	p := b.post("/apply/address-certificate", form)
+	p := b.post("/apply/lost-identity-document", form)
 	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, `aria-invalid="true"`) ||
-		!strings.Contains(p.body, "контрольная цифра") || !strings.Contains(p.body, `value="900101300018"`) {
-		t.Errorf("invalid IIN: %d, want 422 with a Russian error next to the kept value:\n%.3000s", p.status, p.body)
+		!strings.Contains(p.body, `value="`+sample.WithAddress.String()+`" readonly`) || strings.Contains(p.body, "900101300018") {
+		t.Errorf("missing fields: %d, want 422 with errors next to the fields and the citizen's own IIN:\n%.3000s", p.status, p.body)
+	}
+}
+
+// TestSignInFailuresAndSignOut: a wrong password is refused without saying
+// whether the account exists, a wrong code is named next to its field, and
+// signing out ends the session.
+func TestSignInFailuresAndSignOut(t *testing.T) {
+	t.Parallel()
+	b, sample := newBrowser(t)
+	b.account(sample.WithAddress)
+	b.get("/lang/en?next=/")
+	for _, subject := range []string{sample.WithAddress.String(), sample.WithoutAddress.String()} {
+		form := formValues(t, b.get("/login"))
+		form.Set("subject", subject)
+		form.Set("password", "wrong password")
+		p := b.post("/login", form)
+		if p.status != http.StatusUnauthorized || !strings.Contains(p.body, "the IIN (or officer id) or the password is wrong") {
+			t.Errorf("wrong password for %s: %d\n%.1500s", subject, p.status, p.body)
+		}
+	}
+	form := formValues(t, b.get("/login"))
+	form.Set("subject", "12")
+	p := b.post("/login", form)
+	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, `id="subject-error"`) || !strings.Contains(p.body, `id="password-error"`) {
+		t.Errorf("malformed sign-in: %d\n%.2000s", p.status, p.body)
+	}
+	form = formValues(t, b.get("/login"))
+	form.Set("subject", sample.WithAddress.String())
+	form.Set("password", password)
+	step := b.post("/login", form)
+	code := formValues(t, step)
+	code.Set("challenge", html.UnescapeString(challenge.FindStringSubmatch(step.body)[1]))
+	code.Set("code", "12345x")
+	if p := b.post("/login/code", code); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, `id="code-error"`) {
+		t.Errorf("malformed code: %d\n%.2000s", p.status, p.body)
+	}
+
+	home := b.signIn(sample.WithAddress)
+	out := b.post("/logout", formValues(t, home))
+	if out.url != "/" || strings.Contains(out.body, `action="/logout"`) || !strings.Contains(out.body, `href="/login?next=/"`) {
+		t.Errorf("after signing out: %s\n%.1500s", out.url, out.body)
+	}
+	if p := b.post("/logout", url.Values{}); p.status != http.StatusForbidden {
+		t.Errorf("sign-out without the form token = %d; want 403", p.status)
 	}
 }
 
@@ -181,7 +355,8 @@ func TestNoOpenRedirect(t *testing.T) {
 
 func TestUnknownApplicationIsAnHTMLPage(t *testing.T) {
 	t.Parallel()
-	b, _ := newBrowser(t)
+	b, sample := newBrowser(t)
+	b.signIn(sample.WithAddress)
 	p := b.get("/applications/not-a-uuid")
 	if p.status != 404 || !strings.Contains(p.body, "<html") || strings.Contains(p.body, `"code"`) {
 		t.Errorf("unknown application = %d:\n%.500s", p.status, p.body)

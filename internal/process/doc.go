@@ -67,6 +67,6 @@
 // internal/i18n, internal/web,
 // internal/clock, internal/iin, internal/refnum, internal/outbox,
 // internal/service, internal/servicedef, internal/registry, internal/document,
-// internal/esign,
+// internal/esign, internal/consent,
 // River.
 package process

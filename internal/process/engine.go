@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/ortaq/ortaq/internal/clock"
+	"github.com/ortaq/ortaq/internal/consent"
 	"github.com/ortaq/ortaq/internal/document"
 	"github.com/ortaq/ortaq/internal/iin"
 	"github.com/ortaq/ortaq/internal/outbox"
@@ -66,6 +67,12 @@ type RecordReader interface {
 	Search(ctx context.Context, tx pgx.Tx, registry string, q registry.Query, a registry.Access) ([]registry.Record, string, error)
 }
 
+// ConsentChecker checks, in tx, that a person consented to a use of their
+// data, recording the use (internal/consent).
+type ConsentChecker interface {
+	Check(ctx context.Context, tx pgx.Tx, n consent.Need) (consent.Basis, error)
+}
+
 // DocumentIssuer issues a signed document within tx, at most once per
 // source, using only tx.
 type DocumentIssuer interface {
@@ -101,6 +108,9 @@ type Config struct {
 	// Registries reads data sources of declarative registries (every
 	// registry but the population, which PersonReader serves).
 	Registries RecordReader
+	// Consents checks another person's consent for data sources that rest
+	// on consent (internal/consent's ledger).
+	Consents ConsentChecker
 	// Exchange reads exchange services for data sources that name one;
 	// without it such a read fails (and is retried).
 	Exchange ExchangeReader

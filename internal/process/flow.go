@@ -8,7 +8,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
+	"github.com/ortaq/ortaq/internal/consent"
 	"github.com/ortaq/ortaq/internal/document"
 	"github.com/ortaq/ortaq/internal/i18n"
 	"github.com/ortaq/ortaq/internal/iin"
@@ -280,6 +282,9 @@ func (f *flowRun) read(ctx context.Context, d servicedef.PlanData, a *servicedef
 		purpose += "; basis: " + d.Source.Basis
 	} else {
 		purpose += "; consent"
+		if err := f.checkConsent(ctx, d, key); err != nil {
+			return "", nil, err
+		}
 	}
 	if d.Source.Exchange != "" {
 		return f.readExchange(ctx, d, a, key, purpose)
@@ -303,6 +308,31 @@ func (f *flowRun) read(ctx context.Context, d servicedef.PlanData, a *servicedef
 		return "ok", detail, nil
 	}
 	return f.readRecords(ctx, d, a, key, registry.Access{Actor: "system:process", Purpose: purpose, Object: "application:" + f.id.String()}, detail)
+}
+
+// checkConsent makes sure a data source that rests on consent may read
+// key's data: the applicant's own data needs none (applying is asking);
+// another person's needs their consent to the service's agency for the
+// service, checked in the run's transaction so that its use commits with
+// the read. A missing consent stops the application for an operator at
+// once: trying again would only repeat the refusal and its alert.
+func (f *flowRun) checkConsent(ctx context.Context, d servicedef.PlanData, key string) error {
+	if key == f.applicant.String() {
+		return nil
+	}
+	if f.e.cfg.Consents == nil {
+		return river.JobCancel(fmt.Errorf("data source %s needs the consent of the person it reads, and this engine has no consent ledger", d.Source.Name))
+	}
+	items := []string{"service:" + d.Source.Exchange}
+	if d.Source.Exchange == "" {
+		items = f.plan.Attributes(d.Source.Registry)
+	}
+	_, err := f.e.cfg.Consents.Check(ctx, f.tx, consent.Need{Subject: key, Requester: "agency:" + f.def.OwnerAgency, Items: items,
+		Purpose: "service:" + f.def.ID, At: f.e.cfg.Clock.Now(), Actor: "system:process", Channel: "process", Object: "application:" + f.id.String()})
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("data source %s: %w", d.Source.Name, err))
+	}
+	return nil
 }
 
 // readRecords reads a declarative registry (internal/registry): the record

@@ -68,13 +68,115 @@ func (s *Store) Routes(srv *web.Server) {
 	srv.HandleFunc("GET /api/v1/registries/my-data-usage", s.handleMyDataUsage)
 }
 
-// DataUsageView is one access to a citizen's data, as they see it.
+// ConsentChecker is the consent ledger as the registry API uses it; the
+// composition root wires internal/consent. A reader with no role-based
+// legal basis (a bank's system, an agency not in access.read) may read the
+// attributes of a person's record that the person consented to.
+type ConsentChecker interface {
+	// CheckRead returns the consent id covering the use, or the refusal
+	// (an *apierr.Error: consent.missing, consent.expired,
+	// consent.revoked), which the checker has already recorded.
+	CheckRead(ctx context.Context, tx pgx.Tx, q ConsentQuery) (consentID string, err error)
+	// ExplainUsage reads the consent ledger's audit events (consent.used,
+	// consent.denied, consent.granted ...) for "who used my data".
+	ExplainUsage(e audit.Event) (UsageDetail, bool)
+}
+
+// ConsentQuery is one consent-based read.
+type ConsentQuery struct {
+	Subject   string
+	Reader    identity.Principal
+	Items     []string // "registry.attribute"
+	Purpose   string
+	Object    string
+	RequestID string
+}
+
+// UsageDetail is what the consent ledger tells of one of its events.
+type UsageDetail struct {
+	ConsentID string
+	Items     []string
+	Channel   string
+	Denied    string // the refusal's code
+}
+
+// SetConsent lets readers without a legal basis read with a consent; nil
+// (the default) refuses them.
+func (s *Store) SetConsent(c ConsentChecker) {
+	s.mu.Lock()
+	s.consent = c
+	s.mu.Unlock()
+}
+
+func (s *Store) consentChecker() ConsentChecker {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.consent
+}
+
+// DataUsageView is one access to a citizen's data, as they see it: who,
+// what (action, object, items), when, why (purpose), and on what basis (a
+// legal basis, the citizen's own request, or a consent id); outcome is
+// "denied" for an attempt that was refused.
 type DataUsageView struct {
-	At      time.Time `json:"at"`
-	Actor   string    `json:"actor"`
-	Action  string    `json:"action"`
-	Object  string    `json:"object"`
-	Purpose string    `json:"purpose"`
+	At        time.Time `json:"at"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	Object    string    `json:"object"`
+	Purpose   string    `json:"purpose"`
+	Items     []string  `json:"items,omitempty"`
+	Basis     string    `json:"basis,omitempty"`
+	ConsentID string    `json:"consent_id,omitempty"`
+	Outcome   string    `json:"outcome"`
+	Denied    string    `json:"denied_code,omitempty"`
+}
+
+// explain fills the items, basis and outcome of an audit event.
+func (s *Store) explain(e audit.Event, subject string) DataUsageView {
+	v := DataUsageView{At: e.At.UTC(), Actor: e.Actor, Action: e.Action, Object: e.Object, Purpose: e.Purpose, Outcome: "allowed"}
+	if c := s.consentChecker(); c != nil && strings.HasPrefix(e.Action, "consent.") {
+		if u, ok := c.ExplainUsage(e); ok {
+			v.Items, v.ConsentID, v.Denied = u.Items, u.ConsentID, u.Denied
+			if u.ConsentID != "" && e.Action == "consent.used" {
+				v.Basis = "consent" // requests, grants and revocations are about the consent, not a use
+			}
+			if u.Denied != "" {
+				v.Outcome, v.Basis = "denied", ""
+			}
+			return v
+		}
+	}
+	_, viaConsent, _ := strings.Cut(e.Object, " for consent:")
+	switch {
+	case e.Actor == "citizen:"+subject:
+		v.Basis = "own data"
+	case e.Actor == "system:process" && (strings.HasPrefix(e.Action, "registry.") || e.Action == "exchange.read"):
+		// The engine records a data source's legal basis as the purpose
+		// (and, for the exchange, "; service: <id>").
+		basis, svc, ok := strings.Cut(e.Purpose, "; service: ")
+		v.Basis = basis
+		if ok {
+			v.Items = []string{"service:" + svc}
+		} else {
+			name, _, _ := strings.Cut(strings.TrimPrefix(e.Action, "registry."), ".")
+			v.Items = []string{name}
+		}
+	case strings.HasPrefix(e.Action, "registry.") && viaConsent != "":
+		v.ConsentID, _, _ = strings.Cut(viaConsent, " ")
+		v.Basis = "consent"
+		name, _, _ := strings.Cut(strings.TrimPrefix(e.Action, "registry."), ".")
+		v.Items = []string{name}
+	case strings.HasPrefix(e.Action, "registry."):
+		name, _, _ := strings.Cut(strings.TrimPrefix(e.Action, "registry."), ".")
+		if d, ok := s.Definition(name); ok {
+			v.Items = []string{name}
+			v.Basis = d.Basis
+		}
+	}
+	if _, basis, ok := strings.Cut(e.Purpose, "(legal basis: "); ok && v.Basis == "" {
+		v.Basis = strings.TrimSuffix(basis, ")")
+	}
+	return v
 }
 
 // handleMyDataUsage shows a citizen who read their data, when and why: the
@@ -101,7 +203,7 @@ func (s *Store) handleMyDataUsage(w http.ResponseWriter, r *http.Request) error 
 	}
 	out := make([]DataUsageView, len(evs))
 	for i, e := range evs {
-		out[i] = DataUsageView{At: e.At.UTC(), Actor: e.Actor, Action: e.Action, Object: e.Object, Purpose: e.Purpose}
+		out[i] = s.explain(e, p.Subject)
 	}
 	web.WriteJSON(w, http.StatusOK, map[string]any{"reads": out})
 	return nil
@@ -159,7 +261,7 @@ func (s *Store) reader(r *http.Request, d *Definition) (identity.Principal, Acce
 	if err != nil {
 		return p, Access{}, err
 	}
-	if !d.CanRead(p) && !d.citizenReads(p) {
+	if !d.CanRead(p) && !d.citizenReads(p) && !s.consentReads(d, p) {
 		return p, Access{}, apierr.New(apierr.Forbidden)
 	}
 	purpose := strings.TrimSpace(r.URL.Query().Get("purpose"))
@@ -198,6 +300,9 @@ func (s *Store) handleGet(w http.ResponseWriter, r *http.Request) error {
 	}
 	var rec Record
 	var found bool
+	if s.consentReads(d, p) && !d.CanRead(p) {
+		return s.consentGet(w, r, d, p, a, asOf)
+	}
 	if d.CanRead(p) {
 		// The hot path: the audit event is committed in a batch with
 		// concurrent reads before the record is sent.
@@ -324,6 +429,9 @@ func (s *Store) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(fields) > 0 {
 		return apierr.New(apierr.Validation, fields...)
+	}
+	if !d.CanRead(p) && p.Kind != identity.Citizen {
+		return apierr.New(apierr.Forbidden) // consents open point reads only
 	}
 	if !d.CanRead(p) {
 		// A citizen searches only their own records.
@@ -532,4 +640,102 @@ func headerError(err error) error {
 		return e
 	}
 	return apierr.Wrap(apierr.ImportBroken, err)
+}
+
+// errPeek rolls back the read that only finds a record's subject.
+var errPeek = errors.New("peek")
+
+// consentReads reports whether p may try a read with a consent: not a
+// citizen, a registry of persons' data, a consent ledger wired.
+func (s *Store) consentReads(d *Definition, p identity.Principal) bool {
+	return p.Kind != identity.Citizen && p.Kind != "" && d.Subject != "" && d.HasPersonalData() && s.consentChecker() != nil
+}
+
+// consentGet is a point read by a reader without a legal basis: the
+// attributes asked for (?fields=a,b; default all) must be covered by the
+// person's consent to the reader for the purpose. The read, its audit
+// event and the consent's use commit together; a refusal rolls the read
+// back and is recorded by the ledger (its own transaction). Only the
+// attributes asked for are answered.
+func (s *Store) consentGet(w http.ResponseWriter, r *http.Request, d *Definition, p identity.Principal, a Access, asOf *time.Time) error {
+	var fields []string
+	if v := r.URL.Query().Get("fields"); v != "" {
+		for _, f := range strings.Split(v, ",") {
+			if _, ok := d.Attr(f); !ok {
+				return apierr.New(apierr.Validation, apierr.FieldError{Path: "/fields", Code: apierr.FieldUnknown})
+			}
+			fields = append(fields, f)
+		}
+	} else {
+		for _, at := range d.Attributes {
+			fields = append(fields, at.Name)
+		}
+	}
+	var items []string
+	for _, f := range fields {
+		if at, _ := d.Attr(f); at.Personal == PDPersonal || at.Personal == PDSensitive {
+			items = append(items, d.Name+"."+f)
+		}
+	}
+	key := r.PathValue("key")
+	// Whose record: the key says it, or (a registry whose subject is
+	// another attribute) a first read, rolled back, shows nothing yet.
+	subject := ""
+	if d.Subject == d.Key.Attribute {
+		subject = keySubject(key)
+	} else {
+		err := pgx.BeginFunc(r.Context(), s.pool, func(tx pgx.Tx) error {
+			rec, _, err := s.Get(r.Context(), tx, d.Name, key, asOf, a)
+			subject = subjectOf(d, rec.Data)
+			if err == nil {
+				err = errPeek
+			}
+			return err
+		})
+		if !errors.Is(err, errPeek) {
+			return err
+		}
+	}
+	if subject == "" {
+		// Nobody's consent can open it (a record without a subject, or a
+		// missing one whose key names nobody): not found, as for anyone.
+		return apierr.New(apierr.RecordNotFound)
+	}
+	var rec Record
+	var found bool
+	err := pgx.BeginFunc(r.Context(), s.pool, func(tx pgx.Tx) error {
+		if len(items) > 0 {
+			id, err := s.consentChecker().CheckRead(r.Context(), tx, ConsentQuery{Subject: subject, Reader: p, Items: items,
+				Purpose: a.Purpose, Object: a.Object, RequestID: a.RequestID})
+			if err != nil {
+				return err
+			}
+			// The read's audit event names the consent: "... for consent:<id>".
+			a.Object = strings.TrimSpace("consent:" + id + " " + a.Object)
+		}
+		var err error
+		rec, found, err = s.Get(r.Context(), tx, d.Name, key, asOf, a)
+		if err != nil {
+			return err
+		}
+		if found && subjectOf(d, rec.Data) != subject {
+			return errOwnOnly // the record changed hands meanwhile
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return apierr.New(apierr.RecordNotFound)
+	}
+	data := make(map[string]any, len(fields))
+	for _, f := range fields {
+		if v, ok := rec.Data[f]; ok {
+			data[f] = v
+		}
+	}
+	rec.Data = data
+	web.WriteJSON(w, http.StatusOK, rec)
+	return nil
 }

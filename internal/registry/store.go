@@ -60,6 +60,7 @@ type Store struct {
 	classifiers map[string]*Classifier
 	consumers   ConsumerSource
 	audits      *auditBatcher
+	consent     ConsentChecker // see SetConsent (api.go)
 }
 
 // NewStore returns a store on pool with no registries; [Store.Install] adds

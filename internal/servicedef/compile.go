@@ -930,6 +930,17 @@ func (c *compiler) checkTests() {
 	}
 }
 
+// Attributes names every attribute of a registry's records as consents
+// name them ("registry.attribute"), in order.
+func (p *Plan) Attributes(registry string) []string {
+	props, _ := p.env.Registries[registry].Record["properties"].(map[string]any)
+	out := make([]string, 0, len(props))
+	for _, name := range sortedKeys(props) {
+		out = append(out, registry+"."+name)
+	}
+	return out
+}
+
 // Target is the promised delivery time.
 func (p *Plan) Target() time.Duration { return p.File.SLA.Target.D }
 

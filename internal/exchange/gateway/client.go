@@ -153,6 +153,10 @@ func (n *Node) handleClient(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		head.Target += "?" + r.URL.RawQuery
 	}
+	if c := strings.TrimSpace(r.Header.Get(hConsent)); c != "" && strings.TrimSpace(head.Basis) == "" {
+		// The consent travels signed, as the basis, to the provider's gateway.
+		head.Basis = consentPrefix + c
+	}
 	if svc.PersonalData {
 		if msg := n.personalData(r.Context(), &head, "out"); msg != "" {
 			fail(http.StatusForbidden, xroad.ErrPersonalData, msg)
@@ -369,9 +373,14 @@ func (n *Node) personalData(ctx context.Context, head *requestHead, side string)
 		return "personal data: the data subject's IIN (" + hSubject + " or " + xroad.HeaderUserID + ") is missing or invalid"
 	}
 	if strings.TrimSpace(head.Purpose) == "" || strings.TrimSpace(head.Basis) == "" {
-		return "personal data: " + hPurpose + " and " + hLegalBasis + " are required"
+		return "personal data: " + hPurpose + " and " + hLegalBasis + " (or " + hConsent + ") are required"
 	}
 	head.Subject = subject
+	if id, ok := strings.CutPrefix(head.Basis, consentPrefix); ok {
+		if msg := n.checkConsent(ctx, head, id, side); msg != "" {
+			return msg
+		}
+	}
 	err := pg.InTx(ctx, n.pool, func(tx pgx.Tx) error {
 		return audit.Record(ctx, tx, audit.Event{At: n.clock.Now(), Actor: "exchange:" + head.Client,
 			Action: "exchange.personal_data." + side, SubjectIIN: subject, Object: "service:" + head.Service,

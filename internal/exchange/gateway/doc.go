@@ -22,6 +22,11 @@
 // back entirely, large ones withhold their final chunk until the entry has
 // committed.
 //
+// A personal-data call names its subject, purpose and legal basis, or
+// instead of the basis the subject's consent (Ortaq-Consent), which
+// [Config].Consent checks (with the centre's consent ledger:
+// [CentreConsent]) on both gateways.
+//
 // The catalogue is refreshed from the centre periodically and cached in
 // the data directory; a node keeps working on the cached copy while the
 // centre is down and refuses calls (Server.ClientProxy.OutdatedGlobalConf)

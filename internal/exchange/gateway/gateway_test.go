@@ -60,6 +60,8 @@ type env struct {
 	centre *httptest.Server
 	auth   *exchange.Authority
 	clock  *clock.Fake
+	// consent checks the nodes' consent-based calls (consent_test.go).
+	consent gateway.ConsentChecker
 }
 
 func newEnv(t *testing.T) *env {
@@ -116,7 +118,7 @@ func (e *env) node(code string, maxAge time.Duration) *testNode {
 		clk = e.clock
 	}
 	n, err := gateway.Open(context.Background(), gateway.Config{DataDir: dir, CentreURL: e.centre.URL, MaxCatalogueAge: maxAge,
-		RefreshEvery: time.Hour, SealEvery: time.Hour, Clock: clk}, db.Pool)
+		RefreshEvery: time.Hour, SealEvery: time.Hour, Clock: clk, Consent: e.consent}, db.Pool)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,10 @@ type Config struct {
 	ReplayWindow    time.Duration // accepted clock skew and replay memory (default 5m)
 	Clock           clock.Clock
 	Logger          *slog.Logger
+	// Consent checks the consents presented instead of a legal basis
+	// (Ortaq-Consent); nil refuses such calls. [CentreConsent] asks the
+	// centre's consent ledger.
+	Consent ConsentChecker
 }
 
 // Node is a running gateway node.

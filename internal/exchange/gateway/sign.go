@@ -22,6 +22,10 @@ const (
 	hSubject    = "Ortaq-Data-Subject"
 	hPurpose    = "Ortaq-Purpose"
 	hLegalBasis = "Ortaq-Legal-Basis"
+	// hConsent is what a client sends instead of a legal basis: the id of
+	// the data subject's consent (internal/consent). It travels between
+	// gateways as the basis "consent:<id>".
+	hConsent = "Ortaq-Consent"
 )
 
 var b64 = base64.StdEncoding
