@@ -104,7 +104,12 @@ func TestApplyGetVerifyTamper(t *testing.T) {
 	srv, sample := run.Server, run.Sample
 	owner := bearer(t, run, citizen(sample.WithAddress))
 	body := `{"service":"address-certificate","inputs":{"iin":"` + sample.WithAddress.String() + `"}}`
-	r := call(t, "POST", srv.URL+"/api/v1/applications", body, "Idempotency-Key", "demo-1", "Accept-Language", "ru")
+	anonymous := call(t, "POST", srv.URL+"/api/v1/applications", body, "Idempotency-Key", "demo-0")
+	other := call(t, "POST", srv.URL+"/api/v1/applications", body, append([]string{"Idempotency-Key", "demo-0"}, bearer(t, run, citizen(sample.WithoutAddress))...)...)
+	if anonymous.status != 401 || other.status != 403 {
+		t.Fatalf("applying anonymously = %d, for someone else = %d; want 401 and 403", anonymous.status, other.status)
+	}
+	r := call(t, "POST", srv.URL+"/api/v1/applications", body, append([]string{"Idempotency-Key", "demo-1", "Accept-Language", "ru"}, owner...)...)
 	if r.status != http.StatusAccepted {
 		t.Fatalf("submit = %d %s; want 202", r.status, r.raw)
 	}
@@ -112,7 +117,7 @@ func TestApplyGetVerifyTamper(t *testing.T) {
 	if loc == "" || str(r.body["status"]) != "submitted" {
 		t.Fatalf("submit answered Location %q status %v", loc, r.body["status"])
 	}
-	again := call(t, "POST", srv.URL+"/api/v1/applications", body, "Idempotency-Key", "demo-1")
+	again := call(t, "POST", srv.URL+"/api/v1/applications", body, append([]string{"Idempotency-Key", "demo-1"}, owner...)...)
 	if again.status != http.StatusAccepted || again.header.Get("Idempotent-Replayed") != "true" || again.body["id"] != r.body["id"] {
 		t.Errorf("retry with the same key = %d %v; want the same application, replayed", again.status, again.body["id"])
 	}
@@ -161,9 +166,11 @@ func TestApplyGetVerifyTamper(t *testing.T) {
 
 func TestInvalidIINIsAFieldError(t *testing.T) {
 	t.Parallel()
-	srv, _ := platform(t)
+	run := apptest.Start(t, 4, 300)
+	srv := run.Server
+	signedIn := bearer(t, run, citizen(run.Sample.WithAddress))
 	for i, iin := range []string{"900101300018", "12345", "abcdefghijkl", "", "９００１０１３０００１７", "<script>"} {
-		r := call(t, "POST", srv.URL+"/api/v1/applications", `{"service":"address-certificate","inputs":{"iin":"`+iin+`"}}`, "Idempotency-Key", fmt.Sprint("k-", i))
+		r := call(t, "POST", srv.URL+"/api/v1/applications", `{"service":"address-certificate","inputs":{"iin":"`+iin+`"}}`, append([]string{"Idempotency-Key", fmt.Sprint("k-", i)}, signedIn...)...)
 		fields, _ := r.body["fields"].([]any)
 		if r.status != 422 || str(r.body["code"]) != "request.validation" || len(fields) != 1 {
 			t.Errorf("iin %q: %d %s; want 422 request.validation with one field", iin, r.status, r.raw)
@@ -178,7 +185,9 @@ func TestInvalidIINIsAFieldError(t *testing.T) {
 
 func TestBadRequestsNever500(t *testing.T) {
 	t.Parallel()
-	srv, sample := platform(t)
+	run := apptest.Start(t, 4, 300)
+	srv, sample := run.Server, run.Sample
+	signedIn := bearer(t, run, citizen(sample.WithAddress))
 	valid := `{"service":"address-certificate","inputs":{"iin":"` + sample.WithAddress.String() + `"}}`
 	for _, tt := range []struct {
 		name, method, path, body string
@@ -186,14 +195,16 @@ func TestBadRequestsNever500(t *testing.T) {
 		status                   int
 		code                     string
 	}{
-		{"no key", "POST", "/api/v1/applications", valid, nil, 400, "idempotency.key_missing"},
-		{"bad key", "POST", "/api/v1/applications", valid, []string{"Idempotency-Key", strings.Repeat("k", 201)}, 400, "idempotency.key_invalid"},
-		{"not json", "POST", "/api/v1/applications", `{"service":`, []string{"Idempotency-Key", "a"}, 400, "request.invalid_json"},
-		{"array", "POST", "/api/v1/applications", `[]`, []string{"Idempotency-Key", "a"}, 422, "request.validation"},
-		{"unknown field", "POST", "/api/v1/applications", `{"service":"address-certificate","inputs":{"iin":"1","x":1}}`, []string{"Idempotency-Key", "a"}, 422, "request.validation"},
-		{"iin as number", "POST", "/api/v1/applications", `{"service":"address-certificate","inputs":{"iin":900101300017}}`, []string{"Idempotency-Key", "a"}, 422, "request.validation"},
-		{"no service", "POST", "/api/v1/applications", `{"inputs":{"iin":"900101300017"}}`, []string{"Idempotency-Key", "a"}, 422, "request.validation"},
-		{"unknown service", "POST", "/api/v1/applications", `{"service":"nope","inputs":{"iin":"900101300017"}}`, []string{"Idempotency-Key", "a"}, 404, "service.not_found"},
+		{"anonymous", "POST", "/api/v1/applications", valid, []string{"Idempotency-Key", "a"}, 401, "auth.unauthorized"},
+		{"no key", "POST", "/api/v1/applications", valid, signedIn, 400, "idempotency.key_missing"},
+		{"bad key", "POST", "/api/v1/applications", valid, append([]string{"Idempotency-Key", strings.Repeat("k", 201)}, signedIn...), 400, "idempotency.key_invalid"},
+		{"not json", "POST", "/api/v1/applications", `{"service":`, append([]string{"Idempotency-Key", "a"}, signedIn...), 400, "request.invalid_json"},
+		{"array", "POST", "/api/v1/applications", `[]`, append([]string{"Idempotency-Key", "a"}, signedIn...), 422, "request.validation"},
+		{"unknown field", "POST", "/api/v1/applications", `{"service":"address-certificate","inputs":{"iin":"1","x":1}}`, append([]string{"Idempotency-Key", "a"}, signedIn...), 422, "request.validation"},
+		{"iin as number", "POST", "/api/v1/applications", `{"service":"address-certificate","inputs":{"iin":900101300017}}`, append([]string{"Idempotency-Key", "a"}, signedIn...), 422, "request.validation"},
+		{"no service", "POST", "/api/v1/applications", `{"inputs":{"iin":"` + sample.WithAddress.String() + `"}}`, append([]string{"Idempotency-Key", "a"}, signedIn...), 422, "request.validation"},
+		{"unknown service", "POST", "/api/v1/applications", `{"service":"nope","inputs":{"iin":"` + sample.WithAddress.String() + `"}}`, append([]string{"Idempotency-Key", "a"}, signedIn...), 404, "service.not_found"},
+		{"someone else's IIN", "POST", "/api/v1/applications", `{"service":"address-certificate","inputs":{"iin":"900101300017"}}`, append([]string{"Idempotency-Key", "a"}, signedIn...), 403, "auth.forbidden"},
 		// Anonymous readers are refused before any lookup (the authorisation
 		// matrix covers the signed-in ones).
 		{"application not uuid", "GET", "/api/v1/applications/123", "", nil, 401, "auth.unauthorized"},
@@ -283,8 +294,8 @@ func TestPersonalDataReadsAreAudited(t *testing.T) {
 	t.Parallel()
 	r := apptest.Start(t, 2, 100)
 	body := `{"service":"address-certificate","inputs":{"iin":"` + r.Sample.WithAddress.String() + `"}}`
-	sub := call(t, "POST", r.Server.URL+"/api/v1/applications", body, "Idempotency-Key", "audit-1")
 	owner := bearer(t, r, citizen(r.Sample.WithAddress))
+	sub := call(t, "POST", r.Server.URL+"/api/v1/applications", body, append([]string{"Idempotency-Key", "audit-1"}, owner...)...)
 	app := waitDecided(t, r.Server.URL+sub.header.Get("Location"), owner...)
 	for range 2 {
 		call(t, "GET", r.Server.URL+"/api/v1/documents/"+str(app.body["document_id"]), "", append([]string{"X-Request-Id", "audit-req"}, owner...)...)

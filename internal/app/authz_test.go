@@ -70,7 +70,7 @@ var authzMatrix = []matrixRow{
 	{"POST /api/v1/services", "/api/v1/services", "id: x", "admin", [4]int{401, 401, 401, 422}, [2]string{}},
 
 	// Applications: the applicant's; officers with a task read them.
-	{"POST /api/v1/applications", "/api/v1/applications", `{"service":"nope","inputs":{"iin":"{iin}"}}`, "applicant", [4]int{404, 404, 404, 404}, [2]string{}},
+	{"POST /api/v1/applications", "/api/v1/applications", `{"service":"nope","inputs":{"iin":"{iin}"}}`, "applicant", [4]int{401, 403, 403, 404}, [2]string{}},
 	{"GET /api/v1/applications/{id}", "/api/v1/applications/{app}", "", "applicant", [4]int{401, 404, 404, 200}, [2]string{}},
 	{"GET /api/v1/applications/{id}", "/api/v1/applications/{app}", "", "officer", [4]int{401, 404, 404, 200}, [2]string{}},
 	{"GET /api/v1/applications/{id}", "/api/v1/applications/{uuid}", "", "applicant", [4]int{401, 404, 404, 404}, [2]string{}},
@@ -265,7 +265,7 @@ func TestAuthorisationMatrix(t *testing.T) {
 
 	// The applications the rows refer to.
 	submit := func(key, body string) string {
-		res := call(t, "POST", base+"/api/v1/applications", body, "Idempotency-Key", key)
+		res := call(t, "POST", base+"/api/v1/applications", body, append([]string{"Idempotency-Key", key}, applicant...)...)
 		if res.status != http.StatusAccepted {
 			t.Fatalf("submit %s: %d %s", key, res.status, res.raw)
 		}

@@ -186,6 +186,16 @@ func TestKillDuringProcessingExactlyOneDocument(t *testing.T) {
 	}()
 
 	citizens := demo.Population(2000, demo.PopulationSeed)
+	// Each applicant applies for themselves, with their own access token.
+	tokens := make([]string, min(n, len(citizens)))
+	issuer := identity.NewTokens(db.Pool, clock.Real{})
+	for i := range tokens {
+		tok, _, err := issuer.Issue(context.Background(), identity.Principal{Kind: identity.Citizen, Subject: citizens[i].IIN.String()}, time.Hour, "chaos test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[i] = tok
+	}
 	var wg sync.WaitGroup
 	jobs := make(chan int)
 	for range 8 {
@@ -195,6 +205,7 @@ func TestKillDuringProcessingExactlyOneDocument(t *testing.T) {
 				req, _ := http.NewRequest("POST", srv.url+"/api/v1/applications", strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Idempotency-Key", fmt.Sprintf("crash-%d", i))
+				req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
 				res, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Errorf("submit %d: %v", i, err)

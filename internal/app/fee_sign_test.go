@@ -48,7 +48,7 @@ func TestSignPayAndReviewOverHTTP(t *testing.T) {
 
 	res := call(t, "POST", base+"/api/v1/applications",
 		fmt.Sprintf(`{"service":"lost-identity-document","inputs":{"iin":%q,"document_type":"id_card","reason":"lost","loss_date":"2026-11-20","pickup_kato":"751110000"}}`, r.Sample.WithAddress),
-		"Idempotency-Key", "lost-1")
+		append([]string{"Idempotency-Key", "lost-1"}, applicant...)...)
 	if res.status != http.StatusAccepted {
 		t.Fatalf("submit: %d %s", res.status, res.raw)
 	}

@@ -32,7 +32,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	}
 	res := call(t, "POST", base+"/api/v1/applications",
 		fmt.Sprintf(`{"service":"lost-identity-document","inputs":{"iin":%q,"document_type":"id_card","reason":"lost","loss_date":"2026-11-20","pickup_kato":"751110000"}}`, iin),
-		"Idempotency-Key", "notify-1")
+		append([]string{"Idempotency-Key", "notify-1"}, auth...)...)
 	if res.status != http.StatusAccepted {
 		t.Fatalf("submit: %d %s", res.status, res.raw)
 	}

@@ -24,8 +24,9 @@ func TestPublishNewVersionGoesLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := r.Server.URL + "/api/v1/services"
+	applicant := bearer(t, r, citizen(r.Sample.WithAddress))
 	v1app := call(t, "POST", r.Server.URL+"/api/v1/applications",
-		`{"service":"address-certificate","inputs":{"iin":"`+r.Sample.WithAddress.String()+`"}}`, "Idempotency-Key", "before")
+		`{"service":"address-certificate","inputs":{"iin":"`+r.Sample.WithAddress.String()+`"}}`, append([]string{"Idempotency-Key", "before"}, applicant...)...)
 
 	v2 := strings.Replace(strings.Replace(string(src), "version: 1", "version: 2", 1),
 		"en: Certificate of registered address\n", "en: Certificate of registered address (v2)\n", 1)
@@ -64,7 +65,7 @@ func TestPublishNewVersionGoesLive(t *testing.T) {
 	}
 	// The very next application runs on v2; the earlier one stays on v1.
 	next := call(t, "POST", r.Server.URL+"/api/v1/applications",
-		`{"service":"address-certificate","inputs":{"iin":"`+r.Sample.WithAddress.String()+`"}}`, "Idempotency-Key", "after", "Accept-Language", "en")
+		`{"service":"address-certificate","inputs":{"iin":"`+r.Sample.WithAddress.String()+`"}}`, append([]string{"Idempotency-Key", "after", "Accept-Language", "en"}, applicant...)...)
 	if svc, _ := next.body["service"].(map[string]any); svc["version"] != float64(2) || svc["title"] != "Certificate of registered address (v2)" {
 		t.Errorf("application after publishing runs on %v; want v2", next.body["service"])
 	}

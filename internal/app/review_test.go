@@ -35,7 +35,7 @@ func TestOfficerWorksTheInboxThroughTheAPI(t *testing.T) {
 	submit := func(key string) string {
 		res := call(t, "POST", base+"/api/v1/applications",
 			fmt.Sprintf(`{"service":"criminal-record-certificate","inputs":{"iin":%q,"purpose":"employment","name_changed":false}}`, r.Sample.WithAddress),
-			"Idempotency-Key", key)
+			append([]string{"Idempotency-Key", key}, applicant...)...)
 		if res.status != http.StatusAccepted {
 			t.Fatalf("submit: %d %s", res.status, res.raw)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ortaq/ortaq/internal/identity"
 	"github.com/ortaq/ortaq/internal/iin"
 )
 
@@ -73,6 +74,9 @@ func Process(ctx context.Context, cfg ProcessConfig, out io.Writer) error {
 	defer func() { stopServing(); <-served }()
 	c := newClient("http://"+ln.Addr().String(), max(2*cfg.Concurrency, 256), fmt.Sprintf("bench-%x", time.Now().UnixNano()))
 	defer c.http.CloseIdleConnections()
+	if c.tokens, err = citizenTokens(ctx, b, out); err != nil {
+		return err
+	}
 
 	// Phase A: the raw commit rate on as many connections as phase B has
 	// clients.
@@ -224,6 +228,9 @@ type client struct {
 	http *http.Client
 	base string
 	run  string // makes idempotency keys unique to this run
+	// tokens are the applicants' access tokens, by IIN: each applies for
+	// themselves.
+	tokens map[string]string
 }
 
 func newClient(base string, idle int, run string) *client {
@@ -238,6 +245,21 @@ func newClient(base string, idle int, run string) *client {
 	return &client{http: &http.Client{Transport: tr, Timeout: time.Minute}, base: base, run: run}
 }
 
+// citizenTokens issues an access token to every applicant of the run, as
+// their sign-in would: the API takes applications only from the applicant.
+func citizenTokens(ctx context.Context, b *platform, out io.Writer) (map[string]string, error) {
+	fmt.Fprintf(out, "bench: issuing access tokens to %d applicants...\n", len(b.iins))
+	tokens := make(map[string]string, len(b.iins))
+	for _, n := range b.iins {
+		tok, _, err := b.Tokens.Issue(ctx, identity.Principal{Kind: identity.Citizen, Subject: n.String()}, 2*time.Hour, "bench")
+		if err != nil {
+			return nil, fmt.Errorf("issue a token: %w", err)
+		}
+		tokens[n.String()] = tok
+	}
+	return tokens, nil
+}
+
 // submit posts one application and returns its id.
 func (c *client) submit(ctx context.Context, applicant, key string) (string, error) {
 	body, err := json.Marshal(map[string]any{"service": processService, "inputs": map[string]any{"iin": applicant}})
@@ -250,6 +272,9 @@ func (c *client) submit(ctx context.Context, applicant, key string) (string, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", c.run+"-"+key)
+	if tok, ok := c.tokens[applicant]; ok {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return "", err

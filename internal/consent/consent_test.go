@@ -44,6 +44,8 @@ type fixture struct {
 	clock  *clock.Fake
 	ledger *consent.Ledger
 	notify *notify.Notifier
+	// lastSMS is the dev outbox id of the newest SMS smsCode read.
+	lastSMS int64
 }
 
 func setup(t testing.TB) *fixture {
@@ -91,16 +93,27 @@ var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
 func (f *fixture) smsCode(t *testing.T, phone string) string {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := f.notify.Consume(ctx); err != nil {
-		t.Fatal(err)
+	// The outbox hands out an event only once every older transaction in
+	// the cluster has ended, and parallel tests keep some open: wait for an
+	// SMS newer than the last one read.
+	var sent []notify.Sent
+	for deadline := time.Now().Add(20 * time.Second); len(sent) == 0 || sent[0].ID <= f.lastSMS; {
+		if _, err := f.notify.Consume(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.notify.SendDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if sent, err = notify.DevOutbox(ctx, f.pool, notify.OutboxFilter{To: phone, Channel: notify.SMS, Limit: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if (len(sent) == 0 || sent[0].ID <= f.lastSMS) && time.Now().After(deadline) {
+			t.Fatalf("no new SMS to %s within 20 s", phone)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	if _, err := f.notify.SendDue(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sent, err := notify.DevOutbox(ctx, f.pool, notify.OutboxFilter{To: phone, Channel: notify.SMS, Limit: 1})
-	if err != nil || len(sent) != 1 {
-		t.Fatalf("dev outbox: %v %v", sent, err)
-	}
+	f.lastSMS = sent[0].ID
 	code := sixDigits.FindString(sent[0].Body)
 	if code == "" {
 		t.Fatalf("no code in %q", sent[0].Body)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/ortaq/ortaq/internal/apierr"
 	"github.com/ortaq/ortaq/internal/i18n"
+	"github.com/ortaq/ortaq/internal/identity"
+	"github.com/ortaq/ortaq/internal/iin"
 	"github.com/ortaq/ortaq/internal/service"
 	"github.com/ortaq/ortaq/internal/web"
 )
@@ -252,6 +254,16 @@ func ValidIdempotencyKey(k string) bool {
 }
 
 func (e *Engine) handleSubmit(w http.ResponseWriter, r *http.Request) error {
+	// A citizen applies for themselves: the applicant is the signed-in
+	// person (inputs.iin must name them). Organisations' systems apply on
+	// nobody's behalf until delegations exist.
+	who, err := identity.Require(r)
+	if err != nil {
+		return err
+	}
+	if who.Kind != identity.Citizen {
+		return apierr.New(apierr.Forbidden)
+	}
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
 		return apierr.New(apierr.IdempotencyKeyMissing)
@@ -262,6 +274,12 @@ func (e *Engine) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	var body SubmitBody
 	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
+	}
+	// A malformed IIN is answered as the field error it is, by Submit.
+	if v, ok := body.Inputs["iin"].(string); ok {
+		if applicant, err := iin.Parse(v); err == nil && applicant.String() != who.Subject {
+			return apierr.New(apierr.Forbidden)
+		}
 	}
 	app, replayed, err := e.Submit(r.Context(), SubmitRequest{
 		ServiceID: body.Service, Inputs: body.Inputs, IdempotencyKey: key, RequestID: web.RequestID(r.Context()),
