@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -88,6 +90,8 @@ func gatewayServe(args []string, stdout, stderr io.Writer) error {
 	f.Duration(&cfg.RefreshEvery, "refresh-every", time.Minute, "how often the catalogue is downloaded")
 	f.Duration(&cfg.SealEvery, "seal-every", time.Minute, "how often the message log is sealed")
 	f.Duration(&cfg.ReplayWindow, "replay-window", 5*time.Minute, "accepted clock difference between gateways and replay memory")
+	var consentToken string
+	f.String(&consentToken, "consent-token", "", "a system access token (ortaq token issue --kind system) with which this gateway asks the centre's consent ledger about calls that present a consent (Ortaq-Consent); empty: such calls are refused (prefer the environment variable: flags show in ps)")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -96,6 +100,10 @@ func gatewayServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.DataDir, cfg.Logger = sf.dataDir, log
+	if consentToken != "" {
+		cfg.Consent = gateway.CentreConsent{URL: strings.TrimRight(cfg.CentreURL, "/"), Token: consentToken,
+			HTTP: &http.Client{Timeout: 10 * time.Second}}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	store, err := gateway.OpenStore(ctx, sf.dataDir, sf.databaseURL, sf.pgBin, log)
