@@ -59,7 +59,6 @@ func Schemas() []pg.Schema {
 		esign.Schema(),
 		notify.Schema(),
 		consent.Schema(),
-		process.JobsSchema(),
 		process.Schema(),
 	}
 }
@@ -74,7 +73,6 @@ type Config struct {
 	DemoPeople  int           // size of the synthetic population
 	Workers     int           // concurrent application steps on this node
 	JobTimeout  time.Duration // bound on one step
-	RescueAfter time.Duration // when a step of a crashed node runs again
 	// AdminToken guards administrative API calls (publishing services) until
 	// officers sign in; empty switches them off.
 	AdminToken string
@@ -157,7 +155,7 @@ func OpenDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*Database,
 		url = db.cluster.ConnString("ortaq")
 	}
 	// Each worker holds one connection while it runs a step; HTTP handlers
-	// and River's own bookkeeping need more besides.
+	// and the run-queue's failure bookkeeping need more besides.
 	pool, err := pg.Open(ctx, url, int32(max(16, 2*cfg.Workers+8)))
 	if err != nil {
 		db.Close(ctx)
@@ -273,7 +271,7 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 			HTTP: &http.Client{Timeout: 30 * time.Second}}
 	}
 	engine, err := process.New(process.Config{
-		Workers: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter,
+		Workers: cfg.Workers, JobTimeout: cfg.JobTimeout,
 		Calendar: p.Calendar, Signatures: p.Signatures, Exchange: exchange, Registries: p.Registries,
 		Consents: engineConsents{p}, Clock: clk, Logger: log, Metrics: p.Web.Metrics(),
 	}, pool, p.Services, p.Population, p.Documents)

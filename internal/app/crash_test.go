@@ -163,7 +163,7 @@ func TestKillDuringProcessingExactlyOneDocument(t *testing.T) {
 	}
 	// One worker keeps the backlog long enough to kill in the middle of it;
 	// short timeouts let the restarted node rescue the killed node's jobs fast.
-	flags := []string{"--demo", "--demo-people", "2000", "--workers", "1", "--job-timeout", "1s", "--rescue-after", "2s"}
+	flags := []string{"--demo", "--demo-people", "2000", "--workers", "1", "--job-timeout", "1s"}
 	srv := startServer(t, bin, db.URL, flags...)
 	var current sync.Mutex
 	url := func() string { current.Lock(); defer current.Unlock(); return srv.url }
@@ -287,7 +287,7 @@ func TestKillDuringProcessingExactlyOneDocument(t *testing.T) {
 	matched := count(t, db.Pool, `SELECT count(*) FROM application a JOIN document d ON d.id = a.document_id AND d.source LIKE 'application:' || a.id || ':%'`)
 	decisions := count(t, db.Pool, `SELECT count(*) FROM application_step WHERE step IN ('completed', 'refused', 'failed')`)
 	multi := count(t, db.Pool, `SELECT count(*) FROM (SELECT application_id FROM application_step WHERE step IN ('completed', 'refused') GROUP BY 1 HAVING count(*) > 1) x`)
-	unfinishedJobs := count(t, db.Pool, `SELECT count(*) FROM river_job WHERE state <> 'completed'`)
+	unfinishedJobs := count(t, db.Pool, `SELECT count(*) FROM process_run`)
 	// Every kind of event and notification at most once per application
 	// (and task), and the notifications exactly for the completed
 	// applications of the services that notify.

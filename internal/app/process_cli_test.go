@@ -68,7 +68,7 @@ func TestProcessCommands(t *testing.T) {
 	}
 	t.Logf("ortaq process inspect:\n%s", out)
 	for _, want := range []string{a.Number, "address-certificate@1", "completed", "document.issue", "registry.read",
-		"********" + applicant[8:], "end of the flow", "TIME", "DURATION", "Jobs (1)"} {
+		"********" + applicant[8:], "end of the flow", "TIME", "DURATION", "Queued run: none"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect lacks %q", want)
 		}

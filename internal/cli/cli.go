@@ -258,7 +258,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	f.Int(&cfg.DemoPeople, "demo-people", 10000, "size of the synthetic population that --demo creates")
 	f.Int(&cfg.Workers, "workers", 8, "application steps this node runs at once (0: submit only, others work)")
 	f.Duration(&cfg.JobTimeout, "job-timeout", 20*time.Second, "longest one automatic step may run")
-	f.Duration(&cfg.RescueAfter, "rescue-after", 30*time.Second, "when a step left running by a crashed node runs again (must exceed --job-timeout)")
 	f.String(&cfg.PublicURL, "public-url", "", "the platform's public base URL (e.g. https://ortaq.example.kz): the OpenID Connect issuer; empty takes each request's scheme and host (development only)")
 	f.String(&cfg.OIDCIssuer, "oidc-issuer", "", "delegate citizens' sign-in to this external OpenID Connect provider (issuer URL; needs --public-url, whose /login/external/callback is registered there); empty: the built-in sign-in only")
 	f.String(&cfg.OIDCClientID, "oidc-client-id", "", "the platform's client id at the external OpenID Connect provider")

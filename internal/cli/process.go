@@ -355,20 +355,15 @@ func writeInspection(out io.Writer, in process.Inspection, cursor string) {
 	}
 
 	if len(in.Jobs) == 0 {
-		fmt.Fprintln(out, "\nJobs: none")
+		fmt.Fprintln(out, "\nQueued run: none (nothing to do until a person or a timer acts)")
 	} else {
-		fmt.Fprintf(out, "\nJobs (%d):\n", len(in.Jobs))
 		w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(w, "  ID\tSTATE\tATTEMPT\tSCHEDULED\tERRORS")
+		fmt.Fprintln(out, "\nQueued run (errors of earlier attempts are on the timeline):")
+		fmt.Fprintln(w, "  STATE\tATTEMPTS SO FAR\tDUE")
 		for _, j := range in.Jobs {
-			fmt.Fprintf(w, "  %d\t%s\t%d\t%s\t%d\n", j.ID, j.State, j.Attempt, stamp(j.Schedule), len(j.Errors))
+			fmt.Fprintf(w, "  %s\t%d\t%s\n", j.State, j.Attempt, stamp(j.Schedule))
 		}
 		w.Flush()
-		for _, j := range in.Jobs {
-			for i, e := range j.Errors {
-				fmt.Fprintf(out, "  job %d, error %d: %s\n", j.ID, i+1, oneLine(e))
-			}
-		}
 	}
 
 	switch a.Status {
@@ -457,11 +452,6 @@ func maskInspection(in *process.Inspection) {
 	for i := range in.Tasks {
 		t := &in.Tasks[i]
 		t.Comment, t.ClaimedBy, t.DecidedBy = maskIINs(t.Comment), maskIINs(t.ClaimedBy), maskIINs(t.DecidedBy)
-	}
-	for i := range in.Jobs {
-		for k, e := range in.Jobs[i].Errors {
-			in.Jobs[i].Errors[k] = maskIINs(e)
-		}
 	}
 }
 

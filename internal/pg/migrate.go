@@ -18,7 +18,7 @@ type Schema struct {
 	// Migrations holds goose SQL files (NNNNN_what.sql) at its root.
 	Migrations fs.FS
 	// Apply, when set, replaces goose for schemas that bring their own
-	// migrator (River's job tables).
+	// migrator.
 	Apply func(ctx context.Context, pool *pgxpool.Pool) error
 }
 

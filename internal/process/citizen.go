@@ -213,10 +213,8 @@ type Timer struct {
 
 // Job is a queued or finished run of the application's flow.
 type Job struct {
-	ID       int64
-	State    string
-	Attempt  int
-	Errors   []string
+	State    string // due, or retry scheduled
+	Attempt  int    // attempts so far
 	Schedule time.Time
 }
 
@@ -246,8 +244,9 @@ func (e *Engine) Inspect(ctx context.Context, id uuid.UUID) (Inspection, error) 
 	if in.Timers, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Timer]); err != nil {
 		return in, err
 	}
-	rows, err = e.pool.Query(ctx, `SELECT id, state, attempt, coalesce(ARRAY(SELECT e->>'error' FROM unnest(errors) e), '{}'), scheduled_at
-		FROM river_job WHERE kind = $1 AND args->>'application_id' = $2 ORDER BY id`, RunArgs{}.Kind(), id.String())
+	// A queued run (its errors are on the timeline).
+	rows, err = e.pool.Query(ctx, `SELECT CASE WHEN run_at <= $2 THEN 'due' ELSE 'retry scheduled' END, attempt, run_at
+		FROM process_run WHERE application_id = $1`, id, e.cfg.Clock.Now())
 	if err != nil {
 		return in, err
 	}

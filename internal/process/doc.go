@@ -1,7 +1,8 @@
 // Package process is the engine that runs applications for e-services.
 //
 // An application is submitted in one transaction that inserts it, records the
-// first timeline step, writes an outbox event and enqueues a durable River job.
+// first timeline step, writes an outbox event and queues a run (table
+// process_run).
 // Its inputs are checked first: the applicant's IIN (structure and check digit)
 // and the service form's JSON Schema, every wrong field named.
 //
@@ -36,11 +37,13 @@
 //
 // # Guarantees
 //
-//   - Exactly one outcome per application. A run's steps, timeline rows, state
-//     change, outbox events and the job's completion commit in one
-//     transaction on a row lock of the application; a crash rolls all of it
-//     back and River runs the job again. A run that finds the application
-//     paused or decided only completes its job.
+//   - Exactly one outcome per application. A worker takes a queued run with
+//     FOR UPDATE SKIP LOCKED in the run's own transaction; the run's steps,
+//     timeline rows, state change, outbox events and the queued run's
+//     deletion commit in it, on a row lock of the application. A crash
+//     rolls all of it back and frees the queued run for another worker at
+//     once: its row lock was the lease. A run that finds the application
+//     paused or decided only deletes itself.
 //   - Exactly one document per application and issue step: the document
 //     store refuses a second document for the same source.
 //   - Retries per step: a failed run is retried with exponential backoff up
@@ -49,14 +52,13 @@
 //     failed, for an operator to retry or cancel. Each try of a step is
 //     bounded by the step's timeout.
 //   - An application keeps the service version it started with.
-//   - Several nodes on one database share the work; River's row locking
-//     hands each job to one worker, and each timer is taken by one node.
+//   - Several nodes on one database share the work: SKIP LOCKED hands each
+//     queued run to one worker, and each timer to one node.
 //   - Lock order: application, then task; application rows are locked FOR NO
 //     KEY UPDATE so that inserting timeline rows never waits on them.
 //
 // Owns: tables application, application_step, task, task_attachment,
-// process_timer, invoice, application_signature; River job kind
-// "process.run_application"; routes /api/v1/applications...,
+// process_timer, process_run, invoice, application_signature; routes /api/v1/applications...,
 // /api/v1/tasks... and /api/v1/payments; outbox topics
 // process.application.{submitted,paused,decided,returned,corrected,signed},
 // process.task.{opened,decided}, process.payment.{requested,confirmed},
@@ -68,5 +70,5 @@
 // internal/clock, internal/iin, internal/refnum, internal/outbox,
 // internal/service, internal/servicedef, internal/registry, internal/document,
 // internal/esign, internal/consent,
-// River.
+// pgx.
 package process

@@ -3,19 +3,15 @@ package process
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/consent"
@@ -33,18 +29,6 @@ var migrations embed.FS
 
 // Schema is the engine's part of the database.
 func Schema() pg.Schema { return pg.NewSchema("process", migrations) }
-
-// JobsSchema is River's job tables, which the engine depends on.
-func JobsSchema() pg.Schema {
-	return pg.Schema{Name: "river", Apply: func(ctx context.Context, pool *pgxpool.Pool) error {
-		m, err := rivermigrate.New(riverpgxv5.New(pool), nil)
-		if err != nil {
-			return err
-		}
-		_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-		return err
-	}}
-}
 
 // Services is what the engine needs of the service catalogue.
 type Services interface {
@@ -86,10 +70,10 @@ type Config struct {
 	Workers int
 	// JobTimeout bounds one run of a step. Default 20s.
 	JobTimeout time.Duration
-	// RescueAfter is how long a job may stay "running" before it is considered
-	// lost with a crashed node and run again. Every run is one transaction, so
-	// a rescue never repeats an effect. Must exceed JobTimeout. Default 30s.
-	RescueAfter time.Duration
+	// PollInterval is how often an idle worker looks for runs that other
+	// nodes queued (runs queued on its own node wake it at once). Default
+	// 50ms.
+	PollInterval time.Duration
 	// MaxAttempts is how often a failing step is tried before the application
 	// is marked failed for an operator, unless the step sets its own.
 	// Default 10.
@@ -128,7 +112,6 @@ type WorkingDays interface {
 type Engine struct {
 	cfg      Config
 	pool     *pgxpool.Pool
-	river    *river.Client[pgx.Tx]
 	services Services
 	people   PersonReader
 	docs     DocumentIssuer
@@ -137,6 +120,11 @@ type Engine struct {
 
 	stopTimers context.CancelFunc
 	timersDone chan struct{}
+
+	// the run queue: wake rouses an idle worker, stopping ends the loops
+	wake     chan struct{}
+	stopping chan struct{}
+	workers  sync.WaitGroup
 }
 
 // New builds an engine; call Start to begin working.
@@ -144,11 +132,8 @@ func New(cfg Config, pool *pgxpool.Pool, services Services, people PersonReader,
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 20 * time.Second
 	}
-	if cfg.RescueAfter == 0 {
-		cfg.RescueAfter = 30 * time.Second
-	}
-	if cfg.RescueAfter <= cfg.JobTimeout {
-		return nil, fmt.Errorf("process: RescueAfter (%s) must exceed JobTimeout (%s)", cfg.RescueAfter, cfg.JobTimeout)
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 50 * time.Millisecond
 	}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 10
@@ -171,34 +156,9 @@ func New(cfg Config, pool *pgxpool.Pool, services Services, people PersonReader,
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Engine{cfg: cfg, pool: pool, services: services, people: people, docs: docs, log: cfg.Logger}
+	e := &Engine{cfg: cfg, pool: pool, services: services, people: people, docs: docs, log: cfg.Logger, wake: make(chan struct{}, 1)}
 	e.metrics = newMetrics(cfg.Metrics)
 
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &runWorker{engine: e})
-	rc := &river.Config{
-		Workers:              workers,
-		JobTimeout:           cfg.JobTimeout,
-		RescueStuckJobsAfter: cfg.RescueAfter,
-		// Each step has its own limit (see runWorker.Work); River's is only
-		// the ceiling above every step's.
-		MaxAttempts:       servicedef.MaxAttempts + 1,
-		Logger:            cfg.Logger.With("component", "river"),
-		FetchCooldown:     20 * time.Millisecond,
-		FetchPollInterval: 500 * time.Millisecond,
-		// Migration 00004 drops the two GIN indexes of the default list.
-		ReindexerIndexNames: slices.DeleteFunc(river.ReindexerIndexNamesDefault(), func(name string) bool {
-			return name == "river_job_args_index" || name == "river_job_metadata_index"
-		}),
-	}
-	if cfg.Workers > 0 {
-		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
-	}
-	client, err := river.NewClient(riverpgxv5.New(pool), rc)
-	if err != nil {
-		return nil, fmt.Errorf("process: create job client: %w", err)
-	}
-	e.river = client
 	return e, nil
 }
 
@@ -207,8 +167,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.cfg.Workers == 0 {
 		return nil
 	}
-	if err := e.river.Start(ctx); err != nil {
-		return err
+	e.stopping = make(chan struct{})
+	for range e.cfg.Workers {
+		e.workers.Add(1)
+		go e.work(context.WithoutCancel(ctx))
 	}
 	timers, stop := context.WithCancel(context.WithoutCancel(ctx))
 	e.stopTimers = stop
@@ -227,56 +189,15 @@ func (e *Engine) Stop(ctx context.Context) error {
 		e.stopTimers()
 		<-e.timersDone
 	}
-	return e.river.Stop(ctx)
-}
-
-// RunArgs is the job that runs an application's flow.
-type RunArgs struct {
-	ApplicationID uuid.UUID `json:"application_id"`
-	// The application's service version, which never changes, so that a run
-	// need not read it before its transaction. Jobs queued before these were
-	// added carry none and read it.
-	ServiceID      string `json:"service_id,omitempty"`
-	ServiceVersion int    `json:"service_version,omitempty"`
-}
-
-// Kind names the job in River's tables.
-func (RunArgs) Kind() string { return "process.run_application" }
-
-type runWorker struct {
-	river.WorkerDefaults[RunArgs]
-	engine *Engine
-}
-
-// NextRetry backs off exponentially: RetryBase, twice that, four times...,
-// at most an hour.
-func (w *runWorker) NextRetry(job *river.Job[RunArgs]) time.Time {
-	delay := w.engine.cfg.RetryBase << min(job.Attempt-1, 20)
-	return time.Now().Add(min(delay, time.Hour))
-}
-
-func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
-	var f flowRun
-	err := w.engine.run(ctx, job, &f)
-	if err == nil {
+	close(e.stopping)
+	done := make(chan struct{})
+	go func() { e.workers.Wait(); close(done) }()
+	select {
+	case <-done:
 		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	var cancel *river.JobCancelError
-	if errors.As(err, &cancel) {
-		w.engine.markFailed(ctx, job.Args.ApplicationID, f.failedStep(), job.Attempt, err)
-		return err
-	}
-	// The step that failed decides how often it may be tried.
-	limit := w.engine.cfg.MaxAttempts
-	if f.plan != nil && f.failedAt >= 0 && f.failedAt < len(f.plan.Steps) && f.plan.Steps[f.failedAt].Step.Attempts > 0 {
-		limit = f.plan.Steps[f.failedAt].Step.Attempts
-	}
-	w.engine.recordAttempt(ctx, job.Args.ApplicationID, f.failedStep(), job.Attempt, limit, err)
-	if job.Attempt >= limit {
-		w.engine.markFailed(ctx, job.Args.ApplicationID, f.failedStep(), job.Attempt, err)
-		return river.JobCancel(err)
-	}
-	return err
 }
 
 // Status of an application.
@@ -304,38 +225,8 @@ func Final(status string) bool {
 	return false
 }
 
-// run works an application from its cursor to the next pause or the end, in
-// one transaction.
-func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs], f *flowRun) error {
-	// The service version is read before the transaction: a run must never
-	// wait for a second pooled connection while it holds one.
-	serviceID, version := job.Args.ServiceID, job.Args.ServiceVersion
-	if serviceID == "" {
-		err := e.pool.QueryRow(ctx, `SELECT service_id, service_version FROM application WHERE id = $1`, job.Args.ApplicationID).
-			Scan(&serviceID, &version)
-		if errors.Is(err, pgx.ErrNoRows) {
-			// Cannot happen: the job is inserted in the application's transaction.
-			return river.JobCancel(fmt.Errorf("application %s does not exist", job.Args.ApplicationID))
-		}
-		if err != nil {
-			return fmt.Errorf("read application: %w", err)
-		}
-	}
-	def, err := e.services.Version(ctx, serviceID, version)
-	if err != nil {
-		return fmt.Errorf("load service %s v%d: %w", serviceID, version, err)
-	}
-	plan, err := e.services.Plan(ctx, serviceID, version)
-	if err != nil {
-		return fmt.Errorf("load plan of %s v%d: %w", serviceID, version, err)
-	}
-
-	tx, err := e.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-
+// runInTx works the application in tx; complete marks its run done in tx.
+func (e *Engine) runInTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, attempt int, def service.Definition, plan *servicedef.Plan, f *flowRun, complete func(pgx.Tx) error) error {
 	var app struct {
 		applicant string
 		status    string
@@ -346,7 +237,7 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs], f *flowRun) e
 		review    map[string]any
 		document  *uuid.UUID
 	}
-	err = tx.QueryRow(ctx, `SELECT applicant_iin, status, submitted_at, inputs, cursor, data, review, document_id FROM application WHERE id = $1 FOR NO KEY UPDATE`, job.Args.ApplicationID).
+	err := tx.QueryRow(ctx, `SELECT applicant_iin, status, submitted_at, inputs, cursor, data, review, document_id FROM application WHERE id = $1 FOR NO KEY UPDATE`, id).
 		Scan(&app.applicant, &app.status, &app.submitted, &app.inputs, &app.cursor, &app.data, &app.review, &app.document)
 	if err != nil {
 		return fmt.Errorf("lock application: %w", err)
@@ -354,16 +245,16 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs], f *flowRun) e
 	if app.status != StatusSubmitted {
 		// Paused, decided or withdrawn since this job was queued, or decided
 		// by an earlier run whose job completion was lost: nothing to do.
-		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+		if err := complete(tx); err != nil {
 			return err
 		}
 		return tx.Commit(ctx)
 	}
 	applicant, err := iin.Parse(app.applicant)
 	if err != nil {
-		return river.JobCancel(fmt.Errorf("stored applicant IIN is invalid: %w", err))
+		return stop(fmt.Errorf("stored applicant IIN is invalid: %w", err))
 	}
-	*f = flowRun{e: e, tx: tx, id: job.Args.ApplicationID, def: def, plan: plan, applicant: applicant, attempt: job.Attempt,
+	*f = flowRun{e: e, tx: tx, id: id, def: def, plan: plan, applicant: applicant, attempt: attempt,
 		result: app.document, failedAt: stepPrepare}
 	out, err := f.run(ctx, app.inputs, app.cursor, app.data, app.review)
 	if err != nil {
@@ -373,27 +264,27 @@ func (e *Engine) run(ctx context.Context, job *river.Job[RunArgs], f *flowRun) e
 	b := &pgx.Batch{}
 	steps := f.steps
 	if Final(out.status) {
-		steps = append(steps, step{Name: out.status, Actor: "system", Start: now, End: now, Outcome: "ok", Attempt: job.Attempt})
+		steps = append(steps, step{Name: out.status, Actor: "system", Start: now, End: now, Outcome: "ok", Attempt: attempt})
 		b.Queue(`UPDATE application SET status = $2, refusal_code = $3, document_id = $4, decided_at = $5, updated_at = $5, cursor = -1 WHERE id = $1`,
-			job.Args.ApplicationID, out.status, out.refusal, f.result, now)
+			id, out.status, out.refusal, f.result, now)
 	} else {
 		b.Queue(`UPDATE application SET status = $2, cursor = $3, data = $4, document_id = $5, updated_at = $6 WHERE id = $1`,
-			job.Args.ApplicationID, out.status, out.cursor, f.data, f.result, now)
+			id, out.status, out.cursor, f.data, f.result, now)
 	}
-	queueSteps(b, job.Args.ApplicationID, steps)
+	queueSteps(b, id, steps)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("record timeline and state: %w", err)
 	}
 	if Final(out.status) {
-		if err := emitDecided(ctx, tx, now, job.Args.ApplicationID, def.ID, out.status, out.refusal, f.result); err != nil {
+		if err := emitDecided(ctx, tx, now, id, def.ID, out.status, out.refusal, f.result); err != nil {
 			return err
 		}
-	} else if err := outbox.Emit(ctx, tx, now, "process.application.paused", job.Args.ApplicationID.String(), map[string]any{
-		"application_id": job.Args.ApplicationID, "service_id": def.ID, "status": out.status,
+	} else if err := outbox.Emit(ctx, tx, now, "process.application.paused", id.String(), map[string]any{
+		"application_id": id, "service_id": def.ID, "status": out.status,
 	}); err != nil {
 		return err
 	}
-	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+	if err := complete(tx); err != nil {
 		return fmt.Errorf("complete job: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {

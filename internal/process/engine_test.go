@@ -154,7 +154,7 @@ func setupWith(t *testing.T, nodes int, o options) (*bundle, []*process.Engine) 
 	}
 	var engines []*process.Engine
 	for i := 0; i < nodes; i++ {
-		cfg := process.Config{Workers: 4, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second,
+		cfg := process.Config{Workers: 4, JobTimeout: 5 * time.Second,
 			Clock: clk, Logger: slog.New(slog.DiscardHandler), Signatures: verifier}
 		if o.config != nil {
 			o.config(&cfg)
@@ -414,9 +414,10 @@ func TestRedeliveredJobChangesNothing(t *testing.T) {
 	b, _ := setup(t, 1)
 	ctx := context.Background()
 	a := waitDecided(t, b.engine, submit(t, b.engine, b.withAddress, "k").ID)
-	if _, err := b.pool.Exec(ctx, `INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, scheduled_at)
-		VALUES ($1, 'process.run_application', 3, 1, 'default', 'available', now())`,
-		fmt.Sprintf(`{"application_id":%q}`, a.ID)); err != nil {
+	// A run queued again for an application already decided (as after a
+	// crash between the decision's commit and anything else).
+	if _, err := b.pool.Exec(ctx, `INSERT INTO process_run (application_id, run_at, service_id, service_version)
+		VALUES ($1, now(), 'address-certificate', 1)`, a.ID); err != nil {
 		t.Fatal(err)
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -424,7 +425,7 @@ func TestRedeliveredJobChangesNothing(t *testing.T) {
 	deadline := time.After(30 * time.Second)
 	for {
 		var open int
-		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state NOT IN ('completed')`).Scan(&open); err != nil {
+		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM process_run`).Scan(&open); err != nil {
 			t.Fatal(err)
 		}
 		if open == 0 {
@@ -485,7 +486,7 @@ func TestMoreWorkersThanConnections(t *testing.T) {
 	}
 	defer small.Close()
 	services := newCatalogue(small)
-	e, err := process.New(process.Config{Workers: 8, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second,
+	e, err := process.New(process.Config{Workers: 8, JobTimeout: 5 * time.Second,
 		Logger: slog.New(slog.DiscardHandler)}, small, services, registry.NewPopulation(small, clock.Real{}), document.NewStore(small, clock.Real{}))
 	if err != nil {
 		t.Fatal(err)

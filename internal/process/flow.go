@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
 
 	"github.com/ortaq/ortaq/internal/consent"
 	"github.com/ortaq/ortaq/internal/document"
@@ -321,7 +320,7 @@ func (f *flowRun) checkConsent(ctx context.Context, d servicedef.PlanData, key s
 		return nil
 	}
 	if f.e.cfg.Consents == nil {
-		return river.JobCancel(fmt.Errorf("data source %s needs the consent of the person it reads, and this engine has no consent ledger", d.Source.Name))
+		return stop(fmt.Errorf("data source %s needs the consent of the person it reads, and this engine has no consent ledger", d.Source.Name))
 	}
 	items := []string{"service:" + d.Source.Exchange}
 	if d.Source.Exchange == "" {
@@ -330,7 +329,7 @@ func (f *flowRun) checkConsent(ctx context.Context, d servicedef.PlanData, key s
 	_, err := f.e.cfg.Consents.Check(ctx, f.tx, consent.Need{Subject: key, Requester: "agency:" + f.def.OwnerAgency, Items: items,
 		Purpose: "service:" + f.def.ID, At: f.e.cfg.Clock.Now(), Actor: "system:process", Channel: "process", Object: "application:" + f.id.String()})
 	if err != nil {
-		return river.JobCancel(fmt.Errorf("data source %s: %w", d.Source.Name, err))
+		return stop(fmt.Errorf("data source %s: %w", d.Source.Name, err))
 	}
 	return nil
 }

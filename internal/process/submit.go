@@ -98,7 +98,7 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application
 			map[string]any{"application_id": id, "service_id": def.ID, "service_version": def.Version}); err != nil {
 			return err
 		}
-		if _, err := e.river.InsertTx(ctx, tx, RunArgs{ApplicationID: id, ServiceID: def.ID, ServiceVersion: def.Version}, nil); err != nil {
+		if err := e.enqueue(ctx, tx, id, def.ID, def.Version); err != nil {
 			return fmt.Errorf("queue application: %w", err)
 		}
 		return nil
@@ -111,6 +111,7 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application
 		return app, true, err
 	}
 	e.metrics.submitted.WithLabelValues(def.ID).Inc()
+	e.wakeWorkers()
 	// Answered from what was just written: a read back would cost two more
 	// round trips per application and could only see the same row.
 	return Application{

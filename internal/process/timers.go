@@ -155,7 +155,7 @@ func (e *Engine) escalate(ctx context.Context, tx pgx.Tx, taskID uuid.UUID, now 
 
 // queue enqueues a run of the application's flow within tx.
 func (e *Engine) queue(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
-	if _, err := e.river.InsertTx(ctx, tx, RunArgs{ApplicationID: id}, nil); err != nil {
+	if err := e.enqueue(ctx, tx, id, "", 0); err != nil {
 		return fmt.Errorf("queue application: %w", err)
 	}
 	return nil

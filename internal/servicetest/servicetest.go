@@ -126,7 +126,7 @@ func (r *Runner) runCase(ctx context.Context, src []byte, plan *servicedef.Plan,
 	}
 	defer pool.Close()
 	clk := clock.NewFake(tc.Clock(time.Now()))
-	p, err := app.Build(app.Config{Workers: 2, JobTimeout: 5 * time.Second, RescueAfter: 10 * time.Second, Clock: clk,
+	p, err := app.Build(app.Config{Workers: 2, JobTimeout: 5 * time.Second, Clock: clk,
 		Exchange: caseExchange(plan, tc)}, pool, r.log)
 	if err != nil {
 		return "", "", nil, err
