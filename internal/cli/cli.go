@@ -332,14 +332,33 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	return bench.Apply(ctx, cfg, stdout)
 }
 
-func migrate(args []string, stdout, stderr io.Writer) error {
-	var cfg app.Config
-	var level string
-	f := newFlags("migrate", "Applies every pending schema migration, then exits.", stderr)
-	databaseFlags(f, &cfg, &level)
-	if err := f.Parse(args); err != nil {
-		return err
+// subcommand is one verb of a command (ortaq token issue).
+type subcommand struct {
+	name string
+	run  func(args []string, stdout, stderr io.Writer) error
+}
+
+// dispatch runs the subcommand args[0] of command; with none, or an
+// unknown one, it prints usage and what there is.
+func dispatch(command, usage string, args []string, stdout, stderr io.Writer, subs ...subcommand) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return errUsage
 	}
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		if s.name == args[0] {
+			return s.run(args[1:], stdout, stderr)
+		}
+		names[i] = s.name
+	}
+	fmt.Fprintf(stderr, "ortaq %s: unknown subcommand %q (%s)\n", command, args[0], strings.Join(names, ", "))
+	return errUsage
+}
+
+// withDatabase opens (and migrates) the database as migrate does and
+// hands it to use, with a context that ends on SIGINT or SIGTERM.
+func withDatabase(cfg app.Config, level string, stderr io.Writer, use func(ctx context.Context, db *app.Database, log *slog.Logger) error) error {
 	log, err := logger(level, stderr)
 	if err != nil {
 		return err
@@ -350,7 +369,20 @@ func migrate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	db.Close(context.Background())
-	fmt.Fprintln(stdout, "ortaq migrate: the database schema is up to date")
-	return nil
+	defer db.Close(context.Background())
+	return use(ctx, db, log)
+}
+
+func migrate(args []string, stdout, stderr io.Writer) error {
+	var cfg app.Config
+	var level string
+	f := newFlags("migrate", "Applies every pending schema migration, then exits.", stderr)
+	databaseFlags(f, &cfg, &level)
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	return withDatabase(cfg, level, stderr, func(context.Context, *app.Database, *slog.Logger) error {
+		fmt.Fprintln(stdout, "ortaq migrate: the database schema is up to date")
+		return nil
+	})
 }

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
+	"log/slog"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -21,34 +19,15 @@ import (
 )
 
 func consentCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: ortaq consent list [flags] | revoke [flags] ID  (see ortaq consent list --help)")
-		return errUsage
-	}
-	switch args[0] {
-	case "list":
-		return consentList(args[1:], stdout, stderr)
-	case "revoke":
-		return consentRevoke(args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "ortaq consent: unknown subcommand %q (list, revoke)\n", args[0])
-	return errUsage
+	return dispatch("consent", "usage: ortaq consent list [flags] | revoke [flags] ID  (see ortaq consent list --help)", args, stdout, stderr,
+		subcommand{"list", consentList}, subcommand{"revoke", consentRevoke})
 }
 
 // openLedger opens (and migrates) the database and the consent ledger.
 func openLedger(cfg app.Config, level string, stderr io.Writer, use func(ctx context.Context, l *consent.Ledger) error) error {
-	log, err := logger(level, stderr)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	db, err := app.OpenDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer db.Close(context.Background())
-	return use(ctx, consent.New(db.Pool, clock.Real{}, nil, log))
+	return withDatabase(cfg, level, stderr, func(ctx context.Context, db *app.Database, log *slog.Logger) error {
+		return use(ctx, consent.New(db.Pool, clock.Real{}, nil, log))
+	})
 }
 
 func consentList(args []string, stdout, stderr io.Writer) error {

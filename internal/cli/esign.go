@@ -7,11 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ortaq/ortaq/internal/app"
@@ -20,22 +19,8 @@ import (
 )
 
 func esignCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: ortaq esign demo-ca|issue|sign|trust [flags]  (see ortaq esign issue --help)")
-		return errUsage
-	}
-	switch args[0] {
-	case "demo-ca":
-		return esignDemoCA(args[1:], stdout, stderr)
-	case "issue":
-		return esignIssue(args[1:], stdout, stderr)
-	case "sign":
-		return esignSign(args[1:], stdout, stderr)
-	case "trust":
-		return esignTrust(args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "ortaq esign: unknown subcommand %q (demo-ca, issue, sign, trust)\n", args[0])
-	return errUsage
+	return dispatch("esign", "usage: ortaq esign demo-ca|issue|sign|trust [flags]  (see ortaq esign issue --help)", args, stdout, stderr,
+		subcommand{"demo-ca", esignDemoCA}, subcommand{"issue", esignIssue}, subcommand{"sign", esignSign}, subcommand{"trust", esignTrust})
 }
 
 func required(stderr io.Writer, pairs ...string) error {
@@ -175,23 +160,14 @@ func esignTrust(args []string, stdout, stderr io.Writer) error {
 	if url != "" {
 		return trustThroughAPI(url, token, der, stdout)
 	}
-	log, err := logger(level, stderr)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	db, err := app.OpenDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer db.Close(context.Background())
-	root, err := esign.NewVerifier(db.Pool, clock.Real{}).AddRoot(ctx, der, actor)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "ortaq esign: trust root %d: %s (until %s)\n", root.ID, root.Subject, root.NotAfter.Format(time.DateOnly))
-	return nil
+	return withDatabase(cfg, level, stderr, func(ctx context.Context, db *app.Database, _ *slog.Logger) error {
+		root, err := esign.NewVerifier(db.Pool, clock.Real{}).AddRoot(ctx, der, actor)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "ortaq esign: trust root %d: %s (until %s)\n", root.ID, root.Subject, root.NotAfter.Format(time.DateOnly))
+		return nil
+	})
 }
 
 func trustThroughAPI(url, token string, der []byte, stdout io.Writer) error {

@@ -5,10 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/ortaq/ortaq/internal/app"
 	"github.com/ortaq/ortaq/internal/clock"
@@ -36,18 +35,9 @@ func identityCmd(args []string, stdout, stderr io.Writer) error {
 
 // openAccounts opens (and migrates) the database as migrate does.
 func openAccounts(cfg app.Config, level string, stderr io.Writer, use func(ctx context.Context, accounts *identity.Accounts) error) error {
-	log, err := logger(level, stderr)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	db, err := app.OpenDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer db.Close(context.Background())
-	return use(ctx, identity.NewAccounts(db.Pool, clock.Real{}))
+	return withDatabase(cfg, level, stderr, func(ctx context.Context, db *app.Database, _ *slog.Logger) error {
+		return use(ctx, identity.NewAccounts(db.Pool, clock.Real{}))
+	})
 }
 
 // readPassword reads the first line of file ("-": standard input): a

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
+	"log/slog"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ortaq/ortaq/internal/app"
@@ -17,15 +15,7 @@ import (
 const notifyUsage = "usage: ortaq notify outbox [--to IIN|phone|email] [--channel sms|email] [--limit N] [--follow]  (see ortaq notify outbox --help)"
 
 func notifyCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, notifyUsage)
-		return errUsage
-	}
-	if args[0] == "outbox" {
-		return notifyOutbox(args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "ortaq notify: unknown subcommand %q (outbox)\n", args[0])
-	return errUsage
+	return dispatch("notify", notifyUsage, args, stdout, stderr, subcommand{"outbox", notifyOutbox})
 }
 
 // notifyOutbox prints what the development adapters of SMS and e-mail
@@ -55,19 +45,13 @@ func notifyOutbox(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "ortaq notify outbox: --limit must be at least 1")
 		return errUsage
 	}
-	log, err := logger(level, stderr)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg.Workers = 0
-	db, err := app.OpenDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer db.Close(context.Background())
+	return withDatabase(cfg, level, stderr, func(ctx context.Context, db *app.Database, _ *slog.Logger) error {
+		return printOutbox(ctx, db, filter, follow, stdout, stderr)
+	})
+}
 
+// printOutbox prints the dev outbox, and with follow what arrives after.
+func printOutbox(ctx context.Context, db *app.Database, filter notify.OutboxFilter, follow bool, stdout, stderr io.Writer) error {
 	sent, err := notify.DevOutbox(ctx, db.Pool, filter)
 	if err != nil {
 		return err

@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"os/signal"
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -30,44 +29,22 @@ const embeddedNote = "With the embedded database, run it while ortaq serve is st
 	"or point --database-url at the platform's database."
 
 func processCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, processUsage)
-		return errUsage
-	}
-	switch args[0] {
-	case "inspect":
-		return processInspect(args[1:], stdout, stderr)
-	case "failed":
-		return processFailed(args[1:], stdout, stderr)
-	case "retry":
-		return processRetry(args[1:], stdout, stderr)
-	case "cancel":
-		return processCancel(args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "ortaq process: unknown subcommand %q (inspect, failed, retry, cancel)\n", args[0])
-	return errUsage
+	return dispatch("process", processUsage, args, stdout, stderr,
+		subcommand{"inspect", processInspect}, subcommand{"failed", processFailed},
+		subcommand{"retry", processRetry}, subcommand{"cancel", processCancel})
 }
 
 // openEngine opens (and migrates) the database as migrate does and builds
 // the platform without workers: the engine only reads and queues.
 func openEngine(cfg app.Config, level string, stderr io.Writer, use func(ctx context.Context, p *app.Platform) error) error {
-	log, err := logger(level, stderr)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	cfg.Workers = 0
-	db, err := app.OpenDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer db.Close(context.Background())
-	p, err := app.Build(cfg, db.Pool, log)
-	if err != nil {
-		return err
-	}
-	return use(ctx, p)
+	return withDatabase(cfg, level, stderr, func(ctx context.Context, db *app.Database, log *slog.Logger) error {
+		p, err := app.Build(cfg, db.Pool, log)
+		if err != nil {
+			return err
+		}
+		return use(ctx, p)
+	})
 }
 
 // parseID parses flags before and after the one argument, an application id.

@@ -23,22 +23,8 @@ import (
 )
 
 func serviceCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: ortaq service lint FILE... | test DIR|FILE... | publish [--url URL] FILE... | diff OLD NEW")
-		return errUsage
-	}
-	switch args[0] {
-	case "lint":
-		return serviceLint(args[1:], stdout, stderr)
-	case "test":
-		return serviceTest(args[1:], stdout, stderr)
-	case "publish":
-		return servicePublish(args[1:], stdout, stderr)
-	case "diff":
-		return serviceDiff(args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "ortaq service: unknown subcommand %q (lint, test, publish, diff)\n", args[0])
-	return errUsage
+	return dispatch("service", "usage: ortaq service lint FILE... | test DIR|FILE... | publish [--url URL] FILE... | diff OLD NEW", args, stdout, stderr,
+		subcommand{"lint", serviceLint}, subcommand{"test", serviceTest}, subcommand{"publish", servicePublish}, subcommand{"diff", serviceDiff})
 }
 
 var errProblems = errors.New("problems found")

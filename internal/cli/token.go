@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
+	"log/slog"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ortaq/ortaq/internal/app"
@@ -16,34 +14,15 @@ import (
 )
 
 func tokenCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: ortaq token issue [flags] | revoke [flags] ID  (see ortaq token issue --help)")
-		return errUsage
-	}
-	switch args[0] {
-	case "issue":
-		return tokenIssue(args[1:], stdout, stderr)
-	case "revoke":
-		return tokenRevoke(args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "ortaq token: unknown subcommand %q (issue, revoke)\n", args[0])
-	return errUsage
+	return dispatch("token", "usage: ortaq token issue [flags] | revoke [flags] ID  (see ortaq token issue --help)", args, stdout, stderr,
+		subcommand{"issue", tokenIssue}, subcommand{"revoke", tokenRevoke})
 }
 
 // openTokens opens (and migrates) the database as migrate does.
 func openTokens(cfg app.Config, level string, stderr io.Writer, use func(ctx context.Context, tokens *identity.Tokens) error) error {
-	log, err := logger(level, stderr)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	db, err := app.OpenDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer db.Close(context.Background())
-	return use(ctx, identity.NewTokens(db.Pool, clock.Real{}))
+	return withDatabase(cfg, level, stderr, func(ctx context.Context, db *app.Database, _ *slog.Logger) error {
+		return use(ctx, identity.NewTokens(db.Pool, clock.Real{}))
+	})
 }
 
 func tokenIssue(args []string, stdout, stderr io.Writer) error {
