@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ortaq/ortaq/internal/apierr"
 	"github.com/ortaq/ortaq/internal/audit"
@@ -90,6 +91,30 @@ func gsFail(w http.ResponseWriter, err error) error {
 		}
 		web.WriteJSON(w, status, map[string]any{"detail": string(e.Code), "code": e.Code, "fields": e.Fields})
 		return nil
+	}
+	return err
+}
+
+// errGSGone is a write that found nothing to change.
+var errGSGone = errors.New("no such object")
+
+// gsChange runs a write and its audit event in one transaction: a change is
+// never made without its trace, and a failed trace undoes the change.
+// write returns errGSGone when there was nothing to change.
+func (l *Ledger) gsChange(ctx context.Context, e audit.Event, write func(tx pgx.Tx) error) error {
+	return pg.InTx(ctx, l.pool, func(tx pgx.Tx) error {
+		if err := write(tx); err != nil {
+			return err
+		}
+		e.At = l.clock.Now()
+		return audit.Record(ctx, tx, e)
+	})
+}
+
+// gsGone turns "no rows changed" into errGSGone.
+func gsGone(tag pgconn.CommandTag, err error) error {
+	if err == nil && tag.RowsAffected() == 0 {
+		return errGSGone
 	}
 	return err
 }
@@ -175,7 +200,7 @@ func (l *Ledger) gsPolicyCreate(w http.ResponseWriter, r *http.Request) error {
 	req.Policy["id"] = id
 	body, _ := json.Marshal(req.Policy)
 	now := l.clock.Now()
-	err := pg.InTx(r.Context(), l.pool, func(tx pgx.Tx) error {
+	err := l.gsChange(r.Context(), audit.Event{Actor: p.Actor(), Action: "consent.policy.created", Object: "policy:" + id, Purpose: "configuration"}, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(r.Context(), `INSERT INTO consent_policy (id, revision, body, created_at) VALUES ($1, 1, $2, $3) ON CONFLICT DO NOTHING`, id, body, now)
 		if err != nil {
 			return err
@@ -184,10 +209,7 @@ func (l *Ledger) gsPolicyCreate(w http.ResponseWriter, r *http.Request) error {
 			return apierr.New(apierr.ConsentState)
 		}
 		_, err = tx.Exec(r.Context(), `INSERT INTO consent_policy_revision (policy_id, revision, at, body) VALUES ($1, 1, $2, $3)`, id, now, body)
-		if err != nil {
-			return err
-		}
-		return audit.Record(r.Context(), tx, audit.Event{At: now, Actor: p.Actor(), Action: "consent.policy.created", Object: "policy:" + id, Purpose: "configuration"})
+		return err
 	})
 	if err != nil {
 		return gsFail(w, err)
@@ -262,7 +284,7 @@ func (l *Ledger) gsPolicyUpdate(w http.ResponseWriter, r *http.Request) error {
 	body, _ := json.Marshal(req.Policy)
 	now := l.clock.Now()
 	var n int
-	err := pg.InTx(r.Context(), l.pool, func(tx pgx.Tx) error {
+	err := l.gsChange(r.Context(), audit.Event{Actor: p.Actor(), Action: "consent.policy.updated", Object: "policy:" + id, Purpose: "configuration"}, func(tx pgx.Tx) error {
 		err := tx.QueryRow(r.Context(), `UPDATE consent_policy SET revision = revision + 1, body = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING revision`, id, body).Scan(&n)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apierr.New(apierr.RouteNotFound)
@@ -270,10 +292,8 @@ func (l *Ledger) gsPolicyUpdate(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(r.Context(), `INSERT INTO consent_policy_revision (policy_id, revision, at, body) VALUES ($1, $2, $3, $4)`, id, n, now, body); err != nil {
-			return err
-		}
-		return audit.Record(r.Context(), tx, audit.Event{At: now, Actor: p.Actor(), Action: "consent.policy.updated", Object: "policy:" + id, Purpose: "configuration"})
+		_, err = tx.Exec(r.Context(), `INSERT INTO consent_policy_revision (policy_id, revision, at, body) VALUES ($1, $2, $3, $4)`, id, n, now, body)
+		return err
 	})
 	if err != nil {
 		return gsFail(w, err)
@@ -291,16 +311,15 @@ func (l *Ledger) gsPolicyDelete(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return nil
 	}
-	tag, err := l.pool.Exec(r.Context(), `UPDATE consent_policy SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL`, id, l.clock.Now())
+	err := l.gsChange(r.Context(), audit.Event{Actor: p.Actor(), Action: "consent.policy.deleted", Object: "policy:" + id, Purpose: "configuration"}, func(tx pgx.Tx) error {
+		return gsGone(tx.Exec(r.Context(), `UPDATE consent_policy SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL`, id, l.clock.Now()))
+	})
+	if errors.Is(err, errGSGone) {
+		return gsError(w, http.StatusNotFound, "no such policy")
+	}
 	if err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 0 {
-		return gsError(w, http.StatusNotFound, "no such policy")
-	}
-	_ = pg.InTx(r.Context(), l.pool, func(tx pgx.Tx) error {
-		return audit.Record(r.Context(), tx, audit.Event{At: l.clock.Now(), Actor: p.Actor(), Action: "consent.policy.deleted", Object: "policy:" + id, Purpose: "configuration"})
-	})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -410,7 +429,7 @@ func (l *Ledger) gsAgreementCreate(w http.ResponseWriter, r *http.Request) error
 	}
 	body, _ := json.Marshal(req.DataAgreement)
 	now := l.clock.Now()
-	err = pg.InTx(r.Context(), l.pool, func(tx pgx.Tx) error {
+	err = l.gsChange(r.Context(), audit.Event{Actor: p.Actor(), Action: "consent.agreement.created", Object: "data_agreement:" + id, Purpose: purpose}, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(r.Context(), `INSERT INTO consent_data_agreement (id, revision, requester, purpose, items, body, created_at)
 			VALUES ($1, 1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, id, requester, purpose, items, body, now)
 		if err != nil {
@@ -419,7 +438,7 @@ func (l *Ledger) gsAgreementCreate(w http.ResponseWriter, r *http.Request) error
 		if tag.RowsAffected() == 0 {
 			return apierr.New(apierr.ConsentState)
 		}
-		return audit.Record(r.Context(), tx, audit.Event{At: now, Actor: p.Actor(), Action: "consent.agreement.created", Object: "data_agreement:" + id, Purpose: purpose})
+		return nil
 	})
 	if err != nil {
 		return gsFail(w, err)
@@ -480,18 +499,21 @@ func (l *Ledger) gsAgreementUpdate(w http.ResponseWriter, r *http.Request) error
 	req.DataAgreement["id"] = id
 	body, _ := json.Marshal(req.DataAgreement)
 	var n int
-	// Consents already given keep the purpose and items they were given for.
-	err = l.pool.QueryRow(r.Context(), `UPDATE consent_data_agreement SET revision = revision + 1, purpose = $3, items = $4, body = $5
-		WHERE id = $1 AND requester = $2 AND deleted_at IS NULL RETURNING revision`, id, requester, purpose, items, body).Scan(&n)
-	if errors.Is(err, pgx.ErrNoRows) {
+	err = l.gsChange(r.Context(), audit.Event{Actor: p.Actor(), Action: "consent.agreement.updated", Object: "data_agreement:" + id, Purpose: purpose}, func(tx pgx.Tx) error {
+		// Consents already given keep the purpose and items they were given for.
+		err := tx.QueryRow(r.Context(), `UPDATE consent_data_agreement SET revision = revision + 1, purpose = $3, items = $4, body = $5
+			WHERE id = $1 AND requester = $2 AND deleted_at IS NULL RETURNING revision`, id, requester, purpose, items, body).Scan(&n)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errGSGone
+		}
+		return err
+	})
+	if errors.Is(err, errGSGone) {
 		return gsError(w, http.StatusNotFound, "no such data agreement of yours")
 	}
 	if err != nil {
 		return err
 	}
-	_ = pg.InTx(r.Context(), l.pool, func(tx pgx.Tx) error {
-		return audit.Record(r.Context(), tx, audit.Event{At: l.clock.Now(), Actor: p.Actor(), Action: "consent.agreement.updated", Object: "data_agreement:" + id, Purpose: purpose})
-	})
 	web.WriteJSON(w, http.StatusOK, map[string]any{"dataAgreement": json.RawMessage(body), "revision": revisionOf("DataAgreement", id, n, l.clock.Now(), body, p.Actor(), "")})
 	return nil
 }
@@ -501,17 +523,19 @@ func (l *Ledger) gsAgreementDelete(w http.ResponseWriter, r *http.Request) error
 	if !ok {
 		return nil
 	}
-	_, requester, ok := gsWriter(w, r)
+	p, requester, ok := gsWriter(w, r)
 	if !ok {
 		return nil
 	}
-	tag, err := l.pool.Exec(r.Context(), `UPDATE consent_data_agreement SET deleted_at = $3 WHERE id = $1 AND requester = $2 AND deleted_at IS NULL`,
-		id, requester, l.clock.Now())
+	err := l.gsChange(r.Context(), audit.Event{Actor: p.Actor(), Action: "consent.agreement.deleted", Object: "data_agreement:" + id, Purpose: "configuration"}, func(tx pgx.Tx) error {
+		return gsGone(tx.Exec(r.Context(), `UPDATE consent_data_agreement SET deleted_at = $3 WHERE id = $1 AND requester = $2 AND deleted_at IS NULL`,
+			id, requester, l.clock.Now()))
+	})
+	if errors.Is(err, errGSGone) {
+		return gsError(w, http.StatusNotFound, "no such data agreement of yours")
+	}
 	if err != nil {
 		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return gsError(w, http.StatusNotFound, "no such data agreement of yours")
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

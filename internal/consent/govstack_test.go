@@ -254,4 +254,21 @@ func TestGovStackConsentRecords(t *testing.T) {
 	if r := do(t, "GET", base+"/service/individual/record/consent-record/", me, ""); r.status != 200 || len(r.body["consentRecords"].([]any)) != 2 {
 		t.Errorf("records: %d %s", r.status, r.raw)
 	}
+
+	// Deleting configuration is audited with the change, and only once.
+	if r := do(t, "POST", base+"/config/data-agreement/", bankWho, agreementBody("loan-old")); r.status != 200 {
+		t.Fatalf("agreement: %d %s", r.status, r.raw)
+	}
+	for want, path := range map[string]string{"consent.agreement.deleted": "/config/data-agreement/loan-old/", "consent.policy.deleted": "/config/policy/bank-privacy/"} {
+		if r := do(t, "DELETE", base+path, bankWho, ""); r.status != 204 {
+			t.Errorf("delete %s: %d %s", path, r.status, r.raw)
+		}
+		if r := do(t, "DELETE", base+path, bankWho, ""); r.status != 404 {
+			t.Errorf("delete %s again: %d %s", path, r.status, r.raw)
+		}
+		var n int
+		if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM audit_event WHERE action = $1`, want).Scan(&n); err != nil || n != 1 {
+			t.Errorf("%s audited %d times (%v), want once", want, n, err)
+		}
+	}
 }
