@@ -277,16 +277,23 @@ func (s *Store) reader(r *http.Request, d *Definition) (identity.Principal, Acce
 	return p, Access{Actor: p.Actor(), Purpose: purpose, Object: r.URL.Query().Get("object"), RequestID: web.RequestID(r.Context())}, nil
 }
 
+// readRequest is a read of the registry r names, by a caller allowed to
+// read it, with the access it will be audited as.
+func (s *Store) readRequest(r *http.Request) (*Definition, identity.Principal, Access, error) {
+	d, err := s.definition(r)
+	if err != nil {
+		return nil, identity.Principal{}, Access{}, err
+	}
+	p, a, err := s.reader(r, d)
+	return d, p, a, err
+}
+
 // errOwnOnly ends a citizen's read of someone else's record: the
 // transaction (its audit event included) rolls back, nothing is shown.
 var errOwnOnly = apierr.New(apierr.Forbidden)
 
 func (s *Store) handleGet(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.definition(r)
-	if err != nil {
-		return err
-	}
-	p, a, err := s.reader(r, d)
+	d, p, a, err := s.readRequest(r)
 	if err != nil {
 		return err
 	}
@@ -353,11 +360,7 @@ func parseInstant(v string) (time.Time, error) {
 }
 
 func (s *Store) handleHistory(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.definition(r)
-	if err != nil {
-		return err
-	}
-	p, a, err := s.reader(r, d)
+	d, p, a, err := s.readRequest(r)
 	if err != nil {
 		return err
 	}
@@ -389,11 +392,7 @@ type SearchView struct {
 }
 
 func (s *Store) handleSearch(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.definition(r)
-	if err != nil {
-		return err
-	}
-	p, a, err := s.reader(r, d)
+	d, p, a, err := s.readRequest(r)
 	if err != nil {
 		return err
 	}
@@ -461,11 +460,7 @@ func truncate(s string, n int) string {
 }
 
 func (s *Store) handleExport(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.definition(r)
-	if err != nil {
-		return err
-	}
-	p, a, err := s.reader(r, d)
+	d, p, a, err := s.readRequest(r)
 	if err != nil {
 		return err
 	}
