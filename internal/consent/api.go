@@ -89,24 +89,34 @@ func (l *Ledger) handleList(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (l *Ledger) handleGet(w http.ResponseWriter, r *http.Request) error {
+// viewOf reads the consent the path names, with its receipts, for a caller
+// who may see it.
+func (l *Ledger) viewOf(r *http.Request) (View, error) {
 	p, err := identity.Require(r)
 	if err != nil {
-		return err
+		return View{}, err
 	}
 	id, err := consentID(r)
 	if err != nil {
-		return err
+		return View{}, err
 	}
 	c, err := l.Get(r.Context(), id, p)
 	if err != nil {
-		return err
+		return View{}, err
 	}
 	rs, err := l.Receipts(r.Context(), c)
 	if err != nil {
+		return View{}, err
+	}
+	return View{Consent: c, Receipts: rs}, nil
+}
+
+func (l *Ledger) handleGet(w http.ResponseWriter, r *http.Request) error {
+	v, err := l.viewOf(r)
+	if err != nil {
 		return err
 	}
-	web.WriteJSON(w, http.StatusOK, View{Consent: c, Receipts: rs})
+	web.WriteJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -170,23 +180,11 @@ func (l *Ledger) handleResend(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (l *Ledger) handleReceipts(w http.ResponseWriter, r *http.Request) error {
-	p, err := identity.Require(r)
+	v, err := l.viewOf(r)
 	if err != nil {
 		return err
 	}
-	id, err := consentID(r)
-	if err != nil {
-		return err
-	}
-	c, err := l.Get(r.Context(), id, p)
-	if err != nil {
-		return err
-	}
-	rs, err := l.Receipts(r.Context(), c)
-	if err != nil {
-		return err
-	}
-	web.WriteJSON(w, http.StatusOK, map[string]any{"receipts": rs})
+	web.WriteJSON(w, http.StatusOK, map[string]any{"receipts": v.Receipts})
 	return nil
 }
 
