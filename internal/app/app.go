@@ -32,7 +32,6 @@ import (
 	"github.com/ortaq/ortaq/internal/notify"
 	"github.com/ortaq/ortaq/internal/outbox"
 	"github.com/ortaq/ortaq/internal/pg"
-	"github.com/ortaq/ortaq/internal/portal"
 	"github.com/ortaq/ortaq/internal/process"
 	"github.com/ortaq/ortaq/internal/registry"
 	"github.com/ortaq/ortaq/internal/service"
@@ -332,8 +331,7 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 	// GovStack Digital Registries API on the same registries, outside /api.
 	p.Registries.GovStackRoutes(p.Web)
 	p.Web.Handle("GET /api/v1/openapi.json", OpenAPIHandler())
-	portal.New(portal.Deps{Services: p.Services, Agencies: p.Agencies, Engine: p.Engine, Documents: p.Documents,
-		Logins: p.Logins, Sessions: p.Sessions, CanRead: p.CanRead, ExternalLogin: external}).Routes(p.Web)
+	p.mountPortal(external)
 	return p, nil
 }
 

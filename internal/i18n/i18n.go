@@ -2,8 +2,10 @@
 // (the state language, always first and the default), Russian and English,
 // and the choice of language for a request.
 //
-// Texts live in messages/{kk,ru,en}.json, flat maps from key to text with
-// optional fmt verbs. A test fails when a key is missing or empty in any
+// Texts live in messages/{kk,ru,en}.json and in one file per area,
+// messages/<area>.{kk,ru,en}.json (e.g. portal-officer.kk.json), so that each
+// part of the product keeps its texts together: flat maps from key to text
+// with optional fmt verbs. A key defined in two files is a load error. A test fails when a key is missing or empty in any
 // language or when the verbs of a key differ between languages.
 //
 // May import: the standard library and golang.org/x/text/language.
@@ -13,6 +15,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"sort"
 	"strings"
 
@@ -52,15 +55,26 @@ var catalogue = mustLoad()
 func mustLoad() map[Lang]map[string]string {
 	out := make(map[Lang]map[string]string, len(Supported))
 	for _, l := range Supported {
-		b, err := files.ReadFile("messages/" + string(l) + ".json")
-		if err != nil {
-			panic(fmt.Sprintf("i18n: missing catalogue for %s: %v", l, err))
+		names, _ := fs.Glob(files, "messages/*."+string(l)+".json")
+		names = append([]string{"messages/" + string(l) + ".json"}, names...)
+		all := map[string]string{}
+		for _, name := range names {
+			b, err := files.ReadFile(name)
+			if err != nil {
+				panic(fmt.Sprintf("i18n: missing catalogue for %s: %v", l, err))
+			}
+			m := map[string]string{}
+			if err := json.Unmarshal(b, &m); err != nil {
+				panic(fmt.Sprintf("i18n: catalogue %s is not valid JSON: %v", name, err))
+			}
+			for k, v := range m {
+				if _, dup := all[k]; dup {
+					panic(fmt.Sprintf("i18n: key %q is defined twice (again in %s)", k, name))
+				}
+				all[k] = v
+			}
 		}
-		m := map[string]string{}
-		if err := json.Unmarshal(b, &m); err != nil {
-			panic(fmt.Sprintf("i18n: catalogue %s is not valid JSON: %v", l, err))
-		}
-		out[l] = m
+		out[l] = all
 	}
 	return out
 }

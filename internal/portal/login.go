@@ -3,7 +3,6 @@ package portal
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/ortaq/ortaq/internal/apierr"
@@ -30,21 +29,7 @@ type loginData struct {
 	CodeError     string
 }
 
-// safeNext keeps only local paths: never an open redirect.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") || strings.HasPrefix(next, "/login") {
-		return "/"
-	}
-	return next
-}
-
-// toLogin sends an anonymous visitor to sign in, and back here afterwards.
-func (p *Portal) toLogin(w http.ResponseWriter, r *http.Request) (string, int, error) {
-	http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
-	return "", 0, nil
-}
-
-func (p *Portal) canRead(r *http.Request, v *view, what string) error {
+func (p *Portal) canRead(r *http.Request, v *Page, what string) error {
 	if p.deps.CanRead == nil {
 		return nil
 	}
@@ -58,12 +43,12 @@ func (p *Portal) signInOn() error {
 	return nil
 }
 
-func (p *Portal) loginForm(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+func (p *Portal) loginForm(w http.ResponseWriter, r *http.Request, v *Page) (string, int, error) {
 	if err := p.signInOn(); err != nil {
 		return "", 0, err
 	}
 	v.Title = i18n.T(v.Lang, "portal.login.title")
-	v.Data = loginData{Next: safeNext(r.URL.Query().Get("next")), Officer: r.URL.Query().Get("kind") == "officer", External: p.deps.ExternalLogin}
+	v.Data = loginData{Next: SafeNext(r.URL.Query().Get("next")), Officer: r.URL.Query().Get("kind") == "officer", External: p.deps.ExternalLogin}
 	return "login", http.StatusOK, nil
 }
 
@@ -91,11 +76,11 @@ func fieldErrors(lang i18n.Lang, err error, d *loginData) {
 	}
 }
 
-func (p *Portal) login(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+func (p *Portal) login(w http.ResponseWriter, r *http.Request, v *Page) (string, int, error) {
 	if err := p.signInOn(); err != nil {
 		return "", 0, err
 	}
-	d := loginData{Next: safeNext(r.PostFormValue("next")), Officer: r.PostFormValue("kind") == "officer",
+	d := loginData{Next: SafeNext(r.PostFormValue("next")), Officer: r.PostFormValue("kind") == "officer",
 		Subject: strings.TrimSpace(r.PostFormValue("subject")), External: p.deps.ExternalLogin}
 	kind := identity.Citizen
 	if d.Officer {
@@ -117,11 +102,11 @@ func (p *Portal) login(w http.ResponseWriter, r *http.Request, v *view) (string,
 	return "login", http.StatusOK, nil
 }
 
-func (p *Portal) loginCode(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+func (p *Portal) loginCode(w http.ResponseWriter, r *http.Request, v *Page) (string, int, error) {
 	if err := p.signInOn(); err != nil {
 		return "", 0, err
 	}
-	d := loginData{Code: true, Next: safeNext(r.PostFormValue("next")), Challenge: r.PostFormValue("challenge"),
+	d := loginData{Code: true, Next: SafeNext(r.PostFormValue("next")), Challenge: r.PostFormValue("challenge"),
 		PhoneHint: r.PostFormValue("phone_hint")}
 	v.Title = i18n.T(v.Lang, "portal.login.title")
 	v.Data = &d
@@ -164,7 +149,7 @@ func (p *Portal) loginCode(w http.ResponseWriter, r *http.Request, v *view) (str
 	return "", 0, nil
 }
 
-func (p *Portal) logout(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+func (p *Portal) logout(w http.ResponseWriter, r *http.Request, v *Page) (string, int, error) {
 	if err := p.signInOn(); err != nil {
 		return "", 0, err
 	}

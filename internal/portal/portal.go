@@ -17,7 +17,6 @@
 package portal
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -27,7 +26,6 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -69,21 +67,17 @@ type Deps struct {
 	ExternalLogin bool
 }
 
-// Portal serves the pages.
+// Portal serves the core pages: sign-in, the service list with its forms,
+// an application's status, a document, verification, the language switch.
 type Portal struct {
 	deps  Deps
-	pages map[string]*template.Template
-	log   *slog.Logger
+	pages Templates
+	site  *Site
 }
 
 // New parses the templates; a template error is a programming error.
 func New(d Deps) *Portal {
-	p := &Portal{deps: d, pages: map[string]*template.Template{}}
-	for _, page := range []string{"home", "application", "document", "verify", "error", "login"} {
-		t := template.New("layout.html").Funcs(funcs)
-		p.pages[page] = template.Must(t.ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html"))
-	}
-	return p
+	return &Portal{deps: d, pages: ParseTemplates(templateFS, nil, "home", "application", "document", "verify", "login")}
 }
 
 var almaty = time.FixedZone("Asia/Almaty", 5*60*60)
@@ -140,22 +134,28 @@ var funcs = template.FuncMap{
 	},
 }
 
-// Routes mounts the pages.
-func (p *Portal) Routes(s *web.Server) {
-	p.log = s.Logger()
+// Routes mounts the core pages and the static files on site, and the menu
+// items every signed-in citizen sees.
+func (p *Portal) Routes(site *Site) {
+	p.site = site
 	static, _ := fs.Sub(staticFS, "static")
-	s.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
-	s.Handle("GET /{$}", p.page(p.home))
-	s.Handle("POST /apply/{service}", p.page(p.apply))
-	s.Handle("GET /applications/{id}", p.page(p.application))
-	s.Handle("GET /documents/{id}", p.page(p.document))
-	s.Handle("GET /verify", p.page(p.verifyForm))
-	s.Handle("POST /verify", p.page(p.verify))
-	s.Handle("GET /lang/{lang}", http.HandlerFunc(p.switchLang))
-	s.Handle("GET /login", p.page(p.loginForm))
-	s.Handle("POST /login", p.page(p.login))
-	s.Handle("POST /login/code", p.page(p.loginCode))
-	s.Handle("POST /logout", p.page(p.logout))
+	site.server.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	site.server.Handle("GET /lang/{lang}", http.HandlerFunc(p.switchLang))
+	site.AddNav("/", "portal.nav.services", IsCitizen)
+	for pattern, h := range map[string]Handler{
+		"GET /{$}":               p.home,
+		"POST /apply/{service}":  p.apply,
+		"GET /applications/{id}": p.application,
+		"GET /documents/{id}":    p.document,
+		"GET /verify":            p.verifyForm,
+		"POST /verify":           p.verify,
+		"GET /login":             p.loginForm,
+		"POST /login":            p.login,
+		"POST /login/code":       p.loginCode,
+		"POST /logout":           p.logout,
+	} {
+		site.Handle(pattern, p.pages, h)
+	}
 }
 
 func cacheStatic(h http.Handler) http.Handler {
@@ -163,78 +163,6 @@ func cacheStatic(h http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		h.ServeHTTP(w, r)
 	})
-}
-
-// view is what every page template receives.
-type view struct {
-	Lang    i18n.Lang
-	Path    string
-	CSRF    string
-	Title   string
-	Refresh int // seconds; 0 means no automatic refresh
-	// RefreshURL moves the browser on at once (a local path), where a
-	// redirect would break the Content-Security-Policy's form-action.
-	RefreshURL string
-	// Who is the signed-in person, nil for anonymous visitors.
-	Who  *identity.Principal
-	Data any
-}
-
-type pageFunc func(w http.ResponseWriter, r *http.Request, v *view) (page string, status int, err error)
-
-// page renders a page, or an error page in the visitor's language.
-func (p *Portal) page(fn pageFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v := &view{Lang: web.Lang(r), Path: r.URL.Path, CSRF: web.CSRFToken(w, r)}
-		if who, ok := identity.FromContext(r.Context()); ok {
-			v.Who = &who
-		}
-		if r.Method == http.MethodPost {
-			if err := web.CheckCSRF(r); err != nil {
-				p.renderError(w, r, v, err)
-				return
-			}
-		}
-		name, status, err := fn(w, r, v)
-		if err != nil {
-			p.renderError(w, r, v, err)
-			return
-		}
-		if name == "" { // the handler answered itself (a redirect)
-			return
-		}
-		p.render(w, r, name, status, v)
-	})
-}
-
-func (p *Portal) render(w http.ResponseWriter, r *http.Request, name string, status int, v *view) {
-	var buf bytes.Buffer
-	if err := p.pages[name].Execute(&buf, v); err != nil {
-		p.log.ErrorContext(r.Context(), "render page", "page", name, "error", err, "request_id", web.RequestID(r.Context()))
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Language", string(v.Lang))
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
-}
-
-type errorData struct {
-	Code      apierr.Code
-	Message   string
-	RequestID string
-}
-
-func (p *Portal) renderError(w http.ResponseWriter, r *http.Request, v *view, err error) {
-	e := apierr.From(err)
-	if e.Status() >= 500 {
-		p.log.ErrorContext(r.Context(), "page failed", "error", err, "request_id", web.RequestID(r.Context()), "path", r.URL.Path)
-	}
-	v.Title = i18n.T(v.Lang, "portal.error.title")
-	v.Data = errorData{Code: e.Code, Message: web.ErrorMessage(v.Lang, e.Code), RequestID: web.RequestID(r.Context())}
-	p.render(w, r, "error", e.Status(), v)
 }
 
 // switchLang remembers the chosen language and goes back to the page.
@@ -353,7 +281,7 @@ func (p *Portal) cards(ctx context.Context, who *identity.Principal) ([]serviceC
 	return cards, nil
 }
 
-func (p *Portal) home(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+func (p *Portal) home(w http.ResponseWriter, r *http.Request, v *Page) (string, int, error) {
 	cards, err := p.cards(r.Context(), v.Who)
 	if err != nil {
 		return "", 0, err
@@ -400,7 +328,7 @@ func formInputs(r *http.Request, plan *servicedef.Plan) map[string]any {
 	return inputs
 }
 
-func (p *Portal) apply(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+func (p *Portal) apply(w http.ResponseWriter, r *http.Request, v *Page) (string, int, error) {
 	serviceID := r.PathValue("service")
 	if v.Who == nil {
 		http.Redirect(w, r, "/login?next=/", http.StatusSeeOther)
@@ -466,9 +394,9 @@ func (p *Portal) apply(w http.ResponseWriter, r *http.Request, v *view) (string,
 	return "", 0, nil
 }
 
-func (p *Portal) application(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+func (p *Portal) application(w http.ResponseWriter, r *http.Request, v *Page) (string, int, error) {
 	if v.Who == nil {
-		return p.toLogin(w, r)
+		return ToLogin(w, r)
 	}
 	if err := p.canRead(r, v, "application"); err != nil {
 		return "", 0, err
@@ -497,9 +425,9 @@ type documentData struct {
 	Fields map[string]any
 }
 
-func (p *Portal) document(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+func (p *Portal) document(w http.ResponseWriter, r *http.Request, v *Page) (string, int, error) {
 	if v.Who == nil {
-		return p.toLogin(w, r)
+		return ToLogin(w, r)
 	}
 	if err := p.canRead(r, v, "document"); err != nil {
 		return "", 0, err
@@ -530,13 +458,13 @@ type verifyData struct {
 	Fields map[string]any
 }
 
-func (p *Portal) verifyForm(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+func (p *Portal) verifyForm(w http.ResponseWriter, r *http.Request, v *Page) (string, int, error) {
 	v.Title = i18n.T(v.Lang, "portal.verify.title")
 	v.Data = verifyData{}
 	return "verify", http.StatusOK, nil
 }
 
-func (p *Portal) verify(w http.ResponseWriter, r *http.Request, v *view) (string, int, error) {
+func (p *Portal) verify(w http.ResponseWriter, r *http.Request, v *Page) (string, int, error) {
 	jws := strings.TrimSpace(r.PostFormValue("jws"))
 	res, err := p.deps.Documents.Verify(r.Context(), jws)
 	if err != nil {
