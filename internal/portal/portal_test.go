@@ -3,9 +3,7 @@ package portal_test
 import (
 	"context"
 	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -16,82 +14,16 @@ import (
 	"github.com/ortaq/ortaq/internal/apptest"
 	"github.com/ortaq/ortaq/internal/demo"
 	"github.com/ortaq/ortaq/internal/identity"
-	"github.com/ortaq/ortaq/internal/iin"
-	"github.com/ortaq/ortaq/internal/notify"
 	"github.com/ortaq/ortaq/internal/pgtest"
+	"github.com/ortaq/ortaq/internal/portal/portaltest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m, app.Schemas()...) }
 
-type browser struct {
-	t      *testing.T
-	base   string
-	client *http.Client
-	r      *apptest.Running
-}
-
-func newBrowser(t *testing.T) (*browser, demo.Result) {
+func newBrowser(t *testing.T) (*portaltest.Browser, demo.Result) {
 	t.Helper()
 	r := apptest.Start(t, 2, 200)
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, base: r.Server.URL, client: &http.Client{Jar: jar}, r: r}, r.Sample
-}
-
-// another is a second browser (its own cookies) on the same platform.
-func (b *browser) another() *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: b.t, base: b.base, client: &http.Client{Jar: jar}, r: b.r}
-}
-
-const password = "test password 1"
-
-// account creates a citizen's account with a phone of its own.
-func (b *browser) account(who iin.IIN) string {
-	b.t.Helper()
-	phone := "+7701" + who.String()[5:12]
-	if err := b.r.Accounts.SetPerson(context.Background(), identity.Principal{Kind: identity.Citizen, Subject: who.String(), Name: "Test " + who.String()[8:]}, phone, password); err != nil {
-		b.t.Fatal(err)
-	}
-	return phone
-}
-
-var challenge = regexp.MustCompile(`name="challenge" value="([^"]+)"`)
-
-// signIn signs in as the citizen: the password, then the code from the
-// SMS in the dev outbox.
-func (b *browser) signIn(who iin.IIN) page {
-	b.t.Helper()
-	home := b.signInTo(who, "/")
-	if home.status != 200 || home.url != "/" || !strings.Contains(home.body, `action="/logout"`) {
-		b.t.Fatalf("code step landed on %s with %d:\n%.1500s", home.url, home.status, home.body)
-	}
-	return home
-}
-
-// signInTo signs in from /login?next=next and returns the page it lands on.
-func (b *browser) signInTo(who iin.IIN, next string) page {
-	b.t.Helper()
-	phone := b.account(who)
-	login := b.get("/login?next=" + url.QueryEscape(next))
-	form := formValues(b.t, login)
-	form.Set("subject", who.String())
-	form.Set("password", password)
-	form.Set("next", html.UnescapeString(regexp.MustCompile(`name="next" value="([^"]*)"`).FindStringSubmatch(login.body)[1]))
-	step := b.post("/login", form)
-	ch := challenge.FindStringSubmatch(step.body)
-	if step.status != 200 || ch == nil {
-		b.t.Fatalf("password step = %d:\n%.2000s", step.status, step.body)
-	}
-	sent, err := notify.DevOutbox(context.Background(), b.r.DB.Pool, notify.OutboxFilter{To: phone, Channel: notify.SMS, Limit: 1})
-	if err != nil || len(sent) != 1 {
-		b.t.Fatalf("no SMS for %s: %v", phone, err)
-	}
-	code := regexp.MustCompile(`[0-9]{6}`).FindString(sent[0].Body)
-	form = formValues(b.t, step)
-	form.Set("challenge", html.UnescapeString(ch[1]))
-	form.Set("code", code)
-	form.Set("next", html.UnescapeString(regexp.MustCompile(`name="next" value="([^"]*)"`).FindStringSubmatch(step.body)[1]))
-	return b.post("/login/code", form)
+	return portaltest.New(t, r), r.Sample
 }
 
 // TestSignInToARelyingParty: a relying party sends a citizen to
@@ -103,16 +35,16 @@ func TestSignInToARelyingParty(t *testing.T) {
 	t.Parallel()
 	b, sample := newBrowser(t)
 	ctx := context.Background()
-	if _, err := b.r.Accounts.SetClient(ctx, identity.Principal{Kind: identity.System, Subject: "rp"}); err != nil {
+	if _, err := b.R.Accounts.SetClient(ctx, identity.Principal{Kind: identity.System, Subject: "rp"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.r.Accounts.SetRedirectURIs(ctx, "rp", []string{"https://rp.example/cb"}); err != nil {
+	if err := b.R.Accounts.SetRedirectURIs(ctx, "rp", []string{"https://rp.example/cb"}); err != nil {
 		t.Fatal(err)
 	}
 	authorize := "/oidc/authorize?response_type=code&client_id=rp&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&state=s1" +
 		"&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
-	b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	res, err := b.client.Get(b.base + authorize)
+	b.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := b.Client.Get(b.Base + authorize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,13 +53,13 @@ func TestSignInToARelyingParty(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther || loc.Path != "/login" || !strings.HasPrefix(loc.Query().Get("next"), "/oidc/authorize?") {
 		t.Fatalf("anonymous authorize = %d %s", res.StatusCode, loc)
 	}
-	b.client.CheckRedirect = nil
-	done := b.signInTo(sample.WithAddress, loc.Query().Get("next"))
-	if done.status != 200 || !strings.Contains(done.body, `http-equiv="refresh" content="0; url=/oidc/authorize?`) {
-		t.Fatalf("after signing in: %d %s\n%.2000s", done.status, done.url, done.body)
+	b.Client.CheckRedirect = nil
+	done := b.SignInTo(sample.WithAddress.String(), b.Citizen(sample.WithAddress.String()), false, loc.Query().Get("next"))
+	if done.Status != 200 || !strings.Contains(done.Body, `http-equiv="refresh" content="0; url=/oidc/authorize?`) {
+		t.Fatalf("after signing in: %d %s\n%.2000s", done.Status, done.URL, done.Body)
 	}
-	b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	res, err = b.client.Get(b.base + authorize)
+	b.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err = b.Client.Get(b.Base + authorize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,114 +70,69 @@ func TestSignInToARelyingParty(t *testing.T) {
 	}
 }
 
-type page struct {
-	status int
-	url    string
-	body   string
-}
-
-func (b *browser) get(path string) page {
-	b.t.Helper()
-	res, err := b.client.Get(b.base + path)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return read(b.t, res)
-}
-
-func (b *browser) post(path string, form url.Values) page {
-	b.t.Helper()
-	res, err := b.client.PostForm(b.base+path, form)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return read(b.t, res)
-}
-
-func read(t *testing.T, res *http.Response) page {
-	t.Helper()
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return page{status: res.StatusCode, url: res.Request.URL.Path, body: string(body)}
-}
-
-var hidden = regexp.MustCompile(`name="(csrf|idempotency_key)" value="([^"]+)"`)
-
-func formValues(t *testing.T, p page) url.Values {
-	t.Helper()
-	v := url.Values{}
-	for _, m := range hidden.FindAllStringSubmatch(p.body, -1) {
-		v.Set(m[1], m[2])
-	}
-	if v.Get("csrf") == "" {
-		t.Fatalf("page has no CSRF token:\n%.1500s", p.body)
-	}
-	return v
-}
-
 func TestCitizenGetsCertificate(t *testing.T) {
 	t.Parallel()
 	b, sample := newBrowser(t)
-	home := b.get("/")
-	if home.status != 200 || !strings.Contains(home.body, `<html lang="kk">`) {
-		t.Fatalf("home = %d, want Kazakh by default:\n%.500s", home.status, home.body)
+	home := b.Get("/")
+	if home.Status != 200 || !strings.Contains(home.Body, `<html lang="kk">`) {
+		t.Fatalf("home = %d, want Kazakh by default:\n%.500s", home.Status, home.Body)
 	}
 	// Applying needs a signed-in citizen.
-	form := formValues(t, home)
+	form := portaltest.Form(t, home)
 	form.Set("iin", sample.WithAddress.String())
-	if p := b.post("/apply/address-certificate", form); p.url != "/login" {
-		t.Fatalf("anonymous apply landed on %s; want /login", p.url)
+	if p := b.Post("/apply/address-certificate", form); p.URL != "/login" {
+		t.Fatalf("anonymous apply landed on %s; want /login", p.URL)
 	}
-	home = b.signIn(sample.WithAddress)
-	if !strings.Contains(home.body, `value="`+sample.WithAddress.String()+`" readonly`) {
+	home = b.SignIn(sample.WithAddress.String(), "/")
+	if !strings.Contains(home.Body, `value="`+sample.WithAddress.String()+`" readonly`) {
 		t.Errorf("the form does not show the signed-in citizen's IIN, read-only")
 	}
-	form = formValues(t, home)
-	p := b.post("/apply/address-certificate", form)
-	if p.status != 200 || !strings.HasPrefix(p.url, "/applications/") {
-		t.Fatalf("apply landed on %s with %d", p.url, p.status)
+	form = portaltest.Form(t, home)
+	p := b.Post("/apply/address-certificate", form)
+	if p.Status != 200 || !strings.HasPrefix(p.URL, "/applications/") {
+		t.Fatalf("apply landed on %s with %d", p.URL, p.Status)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for strings.Contains(p.body, `http-equiv="refresh"`) {
+	for strings.Contains(p.Body, `http-equiv="refresh"`) {
 		if time.Now().After(deadline) {
 			t.Fatalf("application page still refreshing after 30s")
 		}
 		<-time.After(50 * time.Millisecond)
-		p = b.get(p.url)
+		p = b.Get(p.URL)
 	}
-	link := regexp.MustCompile(`href="(/documents/[^"]+)"`).FindStringSubmatch(p.body)
+	link := regexp.MustCompile(`href="(/documents/[^"]+)"`).FindStringSubmatch(p.Body)
 	if link == nil {
-		t.Fatalf("decided application page has no document link:\n%s", p.body)
+		t.Fatalf("decided application page has no document link:\n%s", p.Body)
 	}
 	// Another citizen learns nothing of it; anonymous visitors are sent to sign in.
-	other := b.another()
-	other.signIn(sample.WithoutAddress)
-	if o := other.get(p.url); o.status != 404 {
-		t.Errorf("another citizen's view of the application = %d; want 404", o.status)
+	other := b.Another()
+	other.SignIn(sample.WithoutAddress.String(), "/")
+	if o := other.Get(p.URL); o.Status != 404 {
+		t.Errorf("another citizen's view of the application = %d; want 404", o.Status)
 	}
-	if o := other.get(link[1]); o.status != 404 {
-		t.Errorf("another citizen's view of the document = %d; want 404", o.status)
+	if o := other.Get(link[1]); o.Status != 404 {
+		t.Errorf("another citizen's view of the document = %d; want 404", o.Status)
 	}
-	if o := b.another().get(p.url); o.url != "/login" {
-		t.Errorf("anonymous view of the application landed on %s; want /login", o.url)
+	if o := b.Another().Get(p.URL); o.URL != "/login" {
+		t.Errorf("anonymous view of the application landed on %s; want /login", o.URL)
 	}
-	doc := b.get(link[1])
-	if doc.status != 200 || !strings.Contains(doc.body, "<textarea") || !strings.Contains(doc.body, "Тіркелген мекенжайы") {
-		t.Fatalf("document page = %d:\n%.2000s", doc.status, doc.body)
+	doc := b.Get(link[1])
+	if doc.Status != 200 || !strings.Contains(doc.Body, "<textarea") || !strings.Contains(doc.Body, "Тіркелген мекенжайы") {
+		t.Fatalf("document page = %d:\n%.2000s", doc.Status, doc.Body)
 	}
-	jws := regexp.MustCompile(`(?s)<textarea id="jws" readonly rows="6">(.*?)</textarea>`).FindStringSubmatch(doc.body)
+	jws := regexp.MustCompile(`(?s)<textarea id="jws" readonly rows="6">(.*?)</textarea>`).FindStringSubmatch(doc.Body)
 	if jws == nil {
 		t.Fatal("document page shows no JWS")
 	}
-	verify := b.get("/verify")
-	vf := formValues(t, verify)
+	verify := b.Get("/verify")
+	vf := portaltest.Form(t, verify)
 	vf.Set("jws", html.UnescapeString(jws[1]))
-	if v := b.post("/verify", vf); !strings.Contains(v.body, "status-completed") {
-		t.Errorf("verifying the genuine document failed:\n%.2000s", v.body)
+	if v := b.Post("/verify", vf); !strings.Contains(v.Body, "status-completed") {
+		t.Errorf("verifying the genuine document failed:\n%.2000s", v.Body)
 	}
 	vf.Set("jws", strings.Replace(html.UnescapeString(jws[1]), ".ey", ".ez", 1))
-	if v := b.post("/verify", vf); !strings.Contains(v.body, "status-refused") {
-		t.Errorf("a tampered document verified:\n%.2000s", v.body)
+	if v := b.Post("/verify", vf); !strings.Contains(v.Body, "status-refused") {
+		t.Errorf("a tampered document verified:\n%.2000s", v.Body)
 	}
 }
 
@@ -255,13 +142,13 @@ func TestCitizenGetsCertificate(t *testing.T) {
 func TestFieldErrorShownNextToField(t *testing.T) {
 	t.Parallel()
 	b, sample := newBrowser(t)
-	b.get("/lang/ru?next=/")
-	form := formValues(t, b.signIn(sample.WithAddress))
+	b.Get("/lang/ru?next=/")
+	form := portaltest.Form(t, b.SignIn(sample.WithAddress.String(), "/"))
 	form.Set("iin", "900101300018")
-	p := b.post("/apply/lost-identity-document", form)
-	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, `aria-invalid="true"`) ||
-		!strings.Contains(p.body, `value="`+sample.WithAddress.String()+`" readonly`) || strings.Contains(p.body, "900101300018") {
-		t.Errorf("missing fields: %d, want 422 with errors next to the fields and the citizen's own IIN:\n%.3000s", p.status, p.body)
+	p := b.Post("/apply/lost-identity-document", form)
+	if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, `aria-invalid="true"`) ||
+		!strings.Contains(p.Body, `value="`+sample.WithAddress.String()+`" readonly`) || strings.Contains(p.Body, "900101300018") {
+		t.Errorf("missing fields: %d, want 422 with errors next to the fields and the citizen's own IIN:\n%.3000s", p.Status, p.Body)
 	}
 }
 
@@ -271,56 +158,55 @@ func TestFieldErrorShownNextToField(t *testing.T) {
 func TestSignInFailuresAndSignOut(t *testing.T) {
 	t.Parallel()
 	b, sample := newBrowser(t)
-	b.account(sample.WithAddress)
-	b.get("/lang/en?next=/")
+	b.Citizen(sample.WithAddress.String())
+	b.Get("/lang/en?next=/")
 	for _, subject := range []string{sample.WithAddress.String(), sample.WithoutAddress.String()} {
-		form := formValues(t, b.get("/login"))
+		form := portaltest.Form(t, b.Get("/login"))
 		form.Set("subject", subject)
 		form.Set("password", "wrong password")
-		p := b.post("/login", form)
-		if p.status != http.StatusUnauthorized || !strings.Contains(p.body, "the IIN (or officer id) or the password is wrong") {
-			t.Errorf("wrong password for %s: %d\n%.1500s", subject, p.status, p.body)
+		p := b.Post("/login", form)
+		if p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, "the IIN (or officer id) or the password is wrong") {
+			t.Errorf("wrong password for %s: %d\n%.1500s", subject, p.Status, p.Body)
 		}
 	}
-	form := formValues(t, b.get("/login"))
+	form := portaltest.Form(t, b.Get("/login"))
 	form.Set("subject", "12")
-	p := b.post("/login", form)
-	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, `id="subject-error"`) || !strings.Contains(p.body, `id="password-error"`) {
-		t.Errorf("malformed sign-in: %d\n%.2000s", p.status, p.body)
+	p := b.Post("/login", form)
+	if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, `id="subject-error"`) || !strings.Contains(p.Body, `id="password-error"`) {
+		t.Errorf("malformed sign-in: %d\n%.2000s", p.Status, p.Body)
 	}
-	form = formValues(t, b.get("/login"))
+	form = portaltest.Form(t, b.Get("/login"))
 	form.Set("subject", sample.WithAddress.String())
-	form.Set("password", password)
-	step := b.post("/login", form)
-	code := formValues(t, step)
-	code.Set("challenge", html.UnescapeString(challenge.FindStringSubmatch(step.body)[1]))
+	form.Set("password", portaltest.Password)
+	step := b.Post("/login", form)
+	code := portaltest.Form(t, step)
 	code.Set("code", "12345x")
-	if p := b.post("/login/code", code); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, `id="code-error"`) {
-		t.Errorf("malformed code: %d\n%.2000s", p.status, p.body)
+	if p := b.Post("/login/code", code); p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, `id="code-error"`) {
+		t.Errorf("malformed code: %d\n%.2000s", p.Status, p.Body)
 	}
 
-	home := b.signIn(sample.WithAddress)
-	out := b.post("/logout", formValues(t, home))
-	if out.url != "/" || strings.Contains(out.body, `action="/logout"`) || !strings.Contains(out.body, `href="/login?next=/"`) {
-		t.Errorf("after signing out: %s\n%.1500s", out.url, out.body)
+	home := b.SignIn(sample.WithAddress.String(), "/")
+	out := b.Post("/logout", portaltest.Form(t, home))
+	if out.URL != "/" || strings.Contains(out.Body, `action="/logout"`) || !strings.Contains(out.Body, `href="/login?next=/"`) {
+		t.Errorf("after signing out: %s\n%.1500s", out.URL, out.Body)
 	}
-	if p := b.post("/logout", url.Values{}); p.status != http.StatusForbidden {
-		t.Errorf("sign-out without the form token = %d; want 403", p.status)
+	if p := b.Post("/logout", url.Values{}); p.Status != http.StatusForbidden {
+		t.Errorf("sign-out without the form token = %d; want 403", p.Status)
 	}
 }
 
 func TestLanguageSwitchChangesEveryText(t *testing.T) {
 	t.Parallel()
 	b, _ := newBrowser(t)
-	kk := b.get("/")
+	kk := b.Get("/")
 	for _, tt := range []struct{ lang, title string }{
 		{"ru", "Государственные услуги"}, {"en", "Public services"}, {"kk", "Мемлекеттік қызметтер"},
 	} {
-		p := b.get("/lang/" + tt.lang + "?next=/")
-		if !strings.Contains(p.body, `<html lang="`+tt.lang+`">`) || !strings.Contains(p.body, "<h1>"+tt.title+"</h1>") {
-			t.Errorf("after switching to %s:\n%.800s", tt.lang, p.body)
+		p := b.Get("/lang/" + tt.lang + "?next=/")
+		if !strings.Contains(p.Body, `<html lang="`+tt.lang+`">`) || !strings.Contains(p.Body, "<h1>"+tt.title+"</h1>") {
+			t.Errorf("after switching to %s:\n%.800s", tt.lang, p.Body)
 		}
-		if tt.lang != "kk" && strings.Contains(p.body, "Өтініш беру") {
+		if tt.lang != "kk" && strings.Contains(p.Body, "Өтініш беру") {
 			t.Errorf("%s page still shows the Kazakh button text", tt.lang)
 		}
 	}
@@ -330,19 +216,19 @@ func TestLanguageSwitchChangesEveryText(t *testing.T) {
 func TestFormWithoutCSRFTokenRefused(t *testing.T) {
 	t.Parallel()
 	b, sample := newBrowser(t)
-	b.get("/")
-	p := b.post("/apply/address-certificate", url.Values{"iin": {sample.WithAddress.String()}})
-	if p.status != http.StatusForbidden || !strings.Contains(p.body, "<html") {
-		t.Errorf("POST without token = %d; want a 403 page:\n%.500s", p.status, p.body)
+	b.Get("/")
+	p := b.Post("/apply/address-certificate", url.Values{"iin": {sample.WithAddress.String()}})
+	if p.Status != http.StatusForbidden || !strings.Contains(p.Body, "<html") {
+		t.Errorf("POST without token = %d; want a 403 page:\n%.500s", p.Status, p.Body)
 	}
 }
 
 func TestNoOpenRedirect(t *testing.T) {
 	t.Parallel()
 	b, _ := newBrowser(t)
-	b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	b.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	for _, next := range []string{"//evil.example/", "https://evil.example/", `/\evil.example`} {
-		res, err := b.client.Get(b.base + "/lang/en?next=" + url.QueryEscape(next))
+		res, err := b.Client.Get(b.Base + "/lang/en?next=" + url.QueryEscape(next))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -356,9 +242,9 @@ func TestNoOpenRedirect(t *testing.T) {
 func TestUnknownApplicationIsAnHTMLPage(t *testing.T) {
 	t.Parallel()
 	b, sample := newBrowser(t)
-	b.signIn(sample.WithAddress)
-	p := b.get("/applications/not-a-uuid")
-	if p.status != 404 || !strings.Contains(p.body, "<html") || strings.Contains(p.body, `"code"`) {
-		t.Errorf("unknown application = %d:\n%.500s", p.status, p.body)
+	b.SignIn(sample.WithAddress.String(), "/")
+	p := b.Get("/applications/not-a-uuid")
+	if p.Status != 404 || !strings.Contains(p.Body, "<html") || strings.Contains(p.Body, `"code"`) {
+		t.Errorf("unknown application = %d:\n%.500s", p.Status, p.Body)
 	}
 }
