@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -113,6 +114,7 @@ Usage:
   ortaq identity citizen|officer|client add, disable  accounts that sign in (password + SMS code; client credentials)
   ortaq process inspect|failed|retry|cancel  operators: inspect an application, list failed ones, retry, cancel
   ortaq bench registry    registry point reads through the API (audited) and bulk import against raw pgx and raw COPY
+  ortaq bench portal      every portal page's server time p50/p99 and size against the budgets (50 ms, 100 KB)
   ortaq registry lint|import|export|catalogue  registry definitions, bulk import (CSV, NDJSON), export, data catalogue
   ortaq gateway enrol|serve      run a member's exchange gateway (X-Road REST compatible)
   ortaq gateway log verify|export  check the gateway's hash-chained message log, export an archive
@@ -287,8 +289,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 }
 
 func benchCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "apply" && args[0] != "process" && args[0] != "exchange" && args[0] != "registry") {
-		fmt.Fprintln(stderr, "usage: ortaq bench apply|process|exchange|registry [flags]  (see ortaq bench apply --help, ortaq bench process --help)")
+	if len(args) == 0 || !slices.Contains([]string{"apply", "process", "exchange", "registry", "portal"}, args[0]) {
+		fmt.Fprintln(stderr, "usage: ortaq bench apply|process|exchange|registry|portal [flags]  (see ortaq bench apply --help, ortaq bench process --help)")
 		return errUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -298,6 +300,21 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	if args[0] == "exchange" {
 		return benchExchange(ctx, args[1:], stdout, stderr)
+	}
+	if args[0] == "portal" {
+		var cfg bench.PortalConfig
+		f := newFlags("bench portal", "Renders every page of the web portal --requests times as the person it is for (a citizen, "+
+			"an officer, an administrator), against the demo data with a completed and a reviewed application, and prints each "+
+			"page's server time p50/p99 and size against the budgets (50 ms p99, 100 KB), with /healthz as the baseline. "+
+			"Ends with one key=value summary line.", stderr)
+		f.Int(&cfg.Requests, "requests", 200, "renders of each page")
+		f.Int(&cfg.People, "people", 10000, "demo population")
+		f.String(&cfg.DatabaseURL, "database-url", "", "PostgreSQL to measure on; empty starts a fresh durable embedded cluster", "DATABASE_URL")
+		f.String(&cfg.PGBin, "pg-bin", "", "directory with initdb and postgres")
+		if err := f.Parse(args[1:]); err != nil {
+			return err
+		}
+		return bench.Portal(ctx, cfg, stdout)
 	}
 	if args[0] == "process" {
 		var cfg bench.ProcessConfig
