@@ -309,15 +309,18 @@ func emitDecided(ctx context.Context, tx pgx.Tx, now time.Time, id uuid.UUID, se
 // with its error and attempt; citizens see only that a step is retried.
 func (e *Engine) recordAttempt(ctx context.Context, id uuid.UUID, stepName string, attempt, limit int, cause error) {
 	ctx = context.WithoutCancel(ctx)
-	now := e.cfg.Clock.Now()
-	err := pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
-		return addStep(ctx, tx, id, step{Name: stepName, Actor: "system", Start: now, End: now, Outcome: "error",
-			Attempt: attempt, Detail: map[string]any{"error": cause.Error(), "attempts_allowed": limit}})
-	})
+	err := pg.InTx(ctx, e.pool, func(tx pgx.Tx) error { return e.recordAttemptIn(ctx, tx, id, stepName, attempt, limit, cause) })
 	if err != nil {
 		e.log.Error("could not record a failed attempt", "application_id", id, "error", err)
 	}
+}
+
+// recordAttemptIn writes a failed attempt into the timeline in tx.
+func (e *Engine) recordAttemptIn(ctx context.Context, tx pgx.Tx, id uuid.UUID, stepName string, attempt, limit int, cause error) error {
+	now := e.cfg.Clock.Now()
 	e.log.Warn("step failed", "application_id", id, "step", stepName, "attempt", attempt, "of", limit, "error", cause)
+	return addStep(ctx, tx, id, step{Name: stepName, Actor: "system", Start: now, End: now, Outcome: "error",
+		Attempt: attempt, Detail: map[string]any{"error": cause.Error(), "attempts_allowed": limit}})
 }
 
 // markFailed records that an application's flow gave up after its last
@@ -325,23 +328,37 @@ func (e *Engine) recordAttempt(ctx context.Context, id uuid.UUID, stepName strin
 // forever.
 func (e *Engine) markFailed(ctx context.Context, id uuid.UUID, stepName string, attempt int, cause error) {
 	ctx = context.WithoutCancel(ctx)
-	now := e.cfg.Clock.Now()
-	err := pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE application SET status = 'failed', decided_at = $2, updated_at = $2 WHERE id = $1 AND status = 'submitted'`, id, now)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		// The cause is for operators; the citizen sees only "failed".
-		if err := addStep(ctx, tx, id, step{Name: StatusFailed, Actor: "system", Start: now, End: now, Outcome: "error",
-			Attempt: attempt, Detail: map[string]any{"error": cause.Error(), "step": stepName}}); err != nil {
-			return err
-		}
-		return outbox.Emit(ctx, tx, now, "process.application.decided", id.String(), map[string]any{"application_id": id, "status": StatusFailed})
+	var marked bool
+	err := pg.InTx(ctx, e.pool, func(tx pgx.Tx) (err error) {
+		marked, err = e.markFailedIn(ctx, tx, id, stepName, attempt, cause)
+		return err
 	})
 	if err != nil {
 		e.log.Error("could not mark application failed", "application_id", id, "error", err)
 		return
 	}
+	if marked {
+		e.failedMarked(id, stepName, attempt, cause)
+	}
+}
+
+// markFailedIn marks the application failed in tx, if it is still being
+// worked on; marked says whether it was (call failedMarked after commit).
+func (e *Engine) markFailedIn(ctx context.Context, tx pgx.Tx, id uuid.UUID, stepName string, attempt int, cause error) (marked bool, err error) {
+	now := e.cfg.Clock.Now()
+	tag, err := tx.Exec(ctx, `UPDATE application SET status = 'failed', decided_at = $2, updated_at = $2 WHERE id = $1 AND status = 'submitted'`, id, now)
+	if err != nil || tag.RowsAffected() == 0 {
+		return false, err
+	}
+	// The cause is for operators; the citizen sees only "failed".
+	if err := addStep(ctx, tx, id, step{Name: StatusFailed, Actor: "system", Start: now, End: now, Outcome: "error",
+		Attempt: attempt, Detail: map[string]any{"error": cause.Error(), "step": stepName}}); err != nil {
+		return false, err
+	}
+	return true, outbox.Emit(ctx, tx, now, "process.application.decided", id.String(), map[string]any{"application_id": id, "status": StatusFailed})
+}
+
+func (e *Engine) failedMarked(id uuid.UUID, stepName string, attempt int, cause error) {
 	e.metrics.decided.WithLabelValues("", StatusFailed).Inc()
 	e.log.Error("application failed after its last attempt", "application_id", id, "step", stepName, "attempt", attempt, "error", cause)
 }

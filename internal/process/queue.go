@@ -89,29 +89,84 @@ func (e *Engine) runNext(ctx context.Context) (bool, error) {
 	attempt++
 	runCtx, cancel := context.WithTimeout(ctx, e.cfg.JobTimeout)
 	defer cancel()
+	// The run works in a savepoint, so that a failure is undone while the
+	// run's row stays locked: its attempt and next time are written before
+	// any other worker can take it (without that, another worker could run
+	// it again at once, past its backoff and its last attempt).
+	run, err := tx.Begin(runCtx)
+	if err != nil {
+		return false, err
+	}
 	var f flowRun
-	err = e.runQueued(runCtx, tx, id, attempt, serviceID, version, &f)
+	err = e.runQueued(runCtx, run, id, attempt, serviceID, version, &f)
 	if err == nil {
+		if err := tx.Commit(ctx); err != nil {
+			return true, fmt.Errorf("commit run of %s: %w", id, err)
+		}
 		return true, nil
 	}
-	tx.Rollback(context.WithoutCancel(ctx))
 	var stop *stopError
 	limit := e.cfg.MaxAttempts
 	if f.plan != nil && f.failedAt >= 0 && f.failedAt < len(f.plan.Steps) && f.plan.Steps[f.failedAt].Step.Attempts > 0 {
 		limit = f.plan.Steps[f.failedAt].Step.Attempts
 	}
+	final := errors.As(err, &stop) || attempt >= limit
+	bookCtx := context.WithoutCancel(ctx)
+	marked, berr := e.bookFailure(bookCtx, tx, run, id, f.failedStep(), attempt, limit, final, err)
+	if berr == nil {
+		if marked {
+			e.failedMarked(id, f.failedStep(), attempt, err)
+		}
+		return true, nil
+	}
+	// The run's transaction is gone (a timeout can close its connection):
+	// book the failure in transactions of its own. The row is unlocked
+	// now, so the update names the attempt it follows.
+	e.log.Warn("booking a failed run in its own transaction", "application_id", id, "error", berr)
+	tx.Rollback(bookCtx)
 	if !errors.As(err, &stop) {
 		e.recordAttempt(ctx, id, f.failedStep(), attempt, limit, err)
 	}
-	if errors.As(err, &stop) || attempt >= limit {
+	if final {
 		e.markFailed(ctx, id, f.failedStep(), attempt, err)
-		_, derr := e.pool.Exec(context.WithoutCancel(ctx), `DELETE FROM process_run WHERE application_id = $1`, id)
+		_, derr := e.pool.Exec(bookCtx, `DELETE FROM process_run WHERE application_id = $1 AND attempt = $2`, id, attempt-1)
 		return true, derr
 	}
-	delay := min(e.cfg.RetryBase<<min(attempt-1, 20), time.Hour)
-	_, uerr := e.pool.Exec(context.WithoutCancel(ctx), `UPDATE process_run SET run_at = $2, attempt = $3 WHERE application_id = $1`,
-		id, e.cfg.Clock.Now().Add(delay), attempt)
+	_, uerr := e.pool.Exec(bookCtx, `UPDATE process_run SET run_at = $2, attempt = $3 WHERE application_id = $1 AND attempt = $4`,
+		id, e.cfg.Clock.Now().Add(e.backoff(attempt)), attempt, attempt-1)
 	return true, uerr
+}
+
+// backoff is the wait before the attempt after attempt.
+func (e *Engine) backoff(attempt int) time.Duration {
+	return min(e.cfg.RetryBase<<min(attempt-1, 20), time.Hour)
+}
+
+// bookFailure undoes a failed run (its savepoint) and, still holding the
+// run's row, records the attempt and either schedules the next one or
+// marks the application failed; then commits.
+func (e *Engine) bookFailure(ctx context.Context, tx, run pgx.Tx, id uuid.UUID, stepName string, attempt, limit int, final bool, cause error) (marked bool, err error) {
+	if err := run.Rollback(ctx); err != nil {
+		return false, err
+	}
+	var stop *stopError
+	if !errors.As(cause, &stop) {
+		if err := e.recordAttemptIn(ctx, tx, id, stepName, attempt, limit, cause); err != nil {
+			return false, err
+		}
+	}
+	if final {
+		if marked, err = e.markFailedIn(ctx, tx, id, stepName, attempt, cause); err != nil {
+			return false, err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM process_run WHERE application_id = $1`, id); err != nil {
+			return false, err
+		}
+	} else if _, err := tx.Exec(ctx, `UPDATE process_run SET run_at = $2, attempt = $3 WHERE application_id = $1`,
+		id, e.cfg.Clock.Now().Add(e.backoff(attempt)), attempt); err != nil {
+		return false, err
+	}
+	return marked, tx.Commit(ctx)
 }
 
 func (e *Engine) runQueued(ctx context.Context, tx pgx.Tx, id uuid.UUID, attempt int, serviceID string, version int, f *flowRun) error {
