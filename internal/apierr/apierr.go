@@ -42,6 +42,14 @@ const (
 	Forbidden             Code = "auth.forbidden"
 	TokenInvalid          Code = "auth.token_invalid"
 	DocumentNotFound      Code = "document.not_found"
+	// DocumentShareInvalid: a share code that does not open the document
+	// (wrong, expired, used up or revoked: one answer for each).
+	DocumentShareInvalid Code = "document.share_invalid"
+	// DocumentShareLocked: too many wrong share codes on the document
+	// lately; sharing opens again within the hour.
+	DocumentShareLocked Code = "document.share_locked"
+	// DocumentShareLimit: the document has as many live shares as it may.
+	DocumentShareLimit Code = "document.share_limit"
 	// ApplicationState: the application's state does not allow the action
 	// (withdrawing a decided application, correcting one nobody returned).
 	ApplicationState    Code = "application.state_conflict"
@@ -141,6 +149,9 @@ var statuses = map[Code]int{
 	Forbidden:             http.StatusForbidden,
 	TokenInvalid:          http.StatusUnauthorized,
 	DocumentNotFound:      http.StatusNotFound,
+	DocumentShareInvalid:  http.StatusUnprocessableEntity,
+	DocumentShareLocked:   http.StatusTooManyRequests,
+	DocumentShareLimit:    http.StatusConflict,
 	ApplicationState:      http.StatusConflict,
 	TaskNotFound:          http.StatusNotFound,
 	TaskClaimed:           http.StatusConflict,

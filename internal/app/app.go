@@ -32,6 +32,7 @@ import (
 	"github.com/ortaq/ortaq/internal/notify"
 	"github.com/ortaq/ortaq/internal/outbox"
 	"github.com/ortaq/ortaq/internal/pg"
+	"github.com/ortaq/ortaq/internal/portal/citizen"
 	"github.com/ortaq/ortaq/internal/process"
 	"github.com/ortaq/ortaq/internal/registry"
 	"github.com/ortaq/ortaq/internal/service"
@@ -59,6 +60,7 @@ func Schemas() []pg.Schema {
 		notify.Schema(),
 		consent.Schema(),
 		process.Schema(),
+		citizen.Schema(),
 	}
 }
 
@@ -194,6 +196,8 @@ type Platform struct {
 	// codes sends sign-in codes by SMS (SeedDemoAccounts echoes them).
 	codes *smsCodes
 	clock clock.Clock
+	// pool is for the portal areas that keep tables of their own (drafts).
+	pool *pgxpool.Pool
 	// Signatures verifies citizens' and organisations' electronic
 	// signatures against the trust store (internal/esign).
 	Signatures *esign.Verifier
@@ -224,6 +228,7 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 		Tokens:     identity.NewTokens(pool, clk),
 		Signatures: esign.NewVerifier(pool, clk),
 		clock:      clk,
+		pool:       pool,
 	}
 	// Behind trusted proxies, the caller's address comes from X-Forwarded-For.
 	proxies, err := ParseTrustedProxies(cfg.TrustedProxies)

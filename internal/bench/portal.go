@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ortaq/ortaq/internal/identity"
 	"github.com/ortaq/ortaq/internal/process"
+	"github.com/ortaq/ortaq/internal/registry"
 )
 
 // PortalConfig configures the portal benchmark.
@@ -127,7 +129,7 @@ type pageFixtures struct {
 	done      uuid.UUID
 	document  uuid.UUID
 	task      uuid.UUID
-	cookies   map[string]string // citizen, officer, admin
+	cookies   map[string]string // citizen, officer, admin, reader
 }
 
 func portalFixtures(ctx context.Context, b *platform, out io.Writer) (*pageFixtures, error) {
@@ -139,6 +141,7 @@ func portalFixtures(ctx context.Context, b *platform, out io.Writer) (*pageFixtu
 		"citizen": {Kind: identity.Citizen, Subject: fx.applicant, Name: "Bench citizen"},
 		"officer": {Kind: identity.Officer, Subject: "gpo-special-records-officer", Name: "Bench officer", Agency: "gpo", Roles: []string{"special-records-officer"}},
 		"admin":   {Kind: identity.Officer, Subject: "mdai-platform-administrator", Name: "Bench administrator", Agency: "mdai", Roles: []string{"platform-administrator"}},
+		"reader":  {Kind: identity.Officer, Subject: "mia-migration-officer", Name: "Bench reader", Agency: "mia", Roles: []string{"migration-officer"}},
 	}
 	for who, p := range people {
 		c, _, err := b.Sessions.Create(ctx, p, identity.MethodPasswordSMS, "bench")
@@ -146,6 +149,14 @@ func portalFixtures(ctx context.Context, b *platform, out io.Writer) (*pageFixtu
 			return nil, err
 		}
 		fx.cookies[who] = c
+	}
+	if err := b.InstallRegistries(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := b.Registries.ApplyNow(ctx, registry.Change{Registry: "population", Key: fx.applicant, Op: registry.OpCreate,
+		Data:  map[string]any{"iin": fx.applicant, "last_name": "Ахметова", "first_name": "Айгерим", "birth_date": "1990-05-17", "sex": "female"},
+		Actor: "bench", Basis: "benchmark fixture"}); err != nil && !errors.Is(err, registry.ErrExists) {
+		return nil, err
 	}
 	fmt.Fprintln(out, "bench: applying for a certificate and for a criminal-record certificate (reviewed) as the page fixtures...")
 	submit := func(service string, inputs map[string]any) (uuid.UUID, error) {
@@ -197,13 +208,18 @@ func (fx *pageFixtures) pagePath(route string) (path, who string, ok bool) {
 		}
 	}
 	// Downloads are files, not pages.
-	if strings.Contains(pattern, "/download") || strings.Contains(pattern, "/attachments/") || strings.HasSuffix(pattern, ".jws") || strings.HasSuffix(pattern, ".json") {
+	if strings.Contains(pattern, "/attachments/") || strings.HasSuffix(pattern, "/jws") || strings.HasSuffix(pattern, "/json") {
 		return "", "", false
 	}
 	who = "citizen"
+	query := ""
 	switch {
 	case strings.HasPrefix(pattern, "/officer"):
 		who = "officer"
+	case strings.HasPrefix(pattern, "/admin/registries/"):
+		// Records follow the registry's own read rules, which give the
+		// administrator none: a reader of the population, with a purpose.
+		who, query = "reader", "?purpose=benchmark"
 	case strings.HasPrefix(pattern, "/admin"):
 		who = "admin"
 	}
@@ -227,7 +243,7 @@ func (fx *pageFixtures) pagePath(route string) (path, who string, ok bool) {
 	if path == "" {
 		path = "/"
 	}
-	return path, who, true
+	return path + query, who, true
 }
 
 func (fx *pageFixtures) param(pattern, name string) (string, bool) {

@@ -500,3 +500,40 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 		t.Errorf("the other node after %s: %v", consent.CacheTTL, err)
 	}
 }
+
+// TestSubjectApprovesByCode: the person, signed in, approves with the code
+// from the SMS; a wrong or missing code is refused and counted, another
+// person and the requester cannot use this way.
+func TestSubjectApprovesByCode(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	subject := person(t, 7)
+	if _, err := f.notify.SetContact(ctx, subject, notify.Contact{Phone: "+77010000007", Language: "kk"}, "citizen:"+subject, ""); err != nil {
+		t.Fatal(err)
+	}
+	c := f.ask(t, bank, subject, "population.last_name")
+	code := f.smsCode(t, "+77010000007")
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	if _, err := f.ledger.ApproveByCode(ctx, c.ID, code, citizen(person(t, 8)), ""); codeOf(err) != apierr.ConsentNotFound {
+		t.Errorf("another person: %v", err)
+	}
+	if _, err := f.ledger.ApproveByCode(ctx, c.ID, code, bank, ""); codeOf(err) != apierr.ConsentNotFound {
+		t.Errorf("the requester this way: %v", err)
+	}
+	if _, err := f.ledger.ApproveByCode(ctx, c.ID, "", citizen(subject), ""); codeOf(err) != apierr.Validation {
+		t.Errorf("no code: %v", err)
+	}
+	if _, err := f.ledger.ApproveByCode(ctx, c.ID, wrong, citizen(subject), ""); codeOf(err) != apierr.ConsentCodeInvalid {
+		t.Errorf("wrong code: %v", err)
+	}
+	got, err := f.ledger.ApproveByCode(ctx, c.ID, code, citizen(subject), "")
+	if err != nil || got.Status != consent.Granted || got.Channel != "code" {
+		t.Fatalf("approve by code: %+v %v", got, err)
+	}
+	if _, err := f.ledger.ApproveByCode(ctx, c.ID, code, citizen(subject), ""); codeOf(err) != apierr.ConsentState {
+		t.Errorf("twice: %v", err)
+	}
+}

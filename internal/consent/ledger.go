@@ -433,8 +433,21 @@ func (l *Ledger) change(ctx context.Context, id uuid.UUID, fn func(tx pgx.Tx, c 
 // Approve grants a pending consent: by the requester with the code the
 // person received, or by the person signed in (code ignored).
 func (l *Ledger) Approve(ctx context.Context, id uuid.UUID, code string, by identity.Principal, requestID string) (Consent, error) {
+	return l.approve(ctx, id, code, by, requestID, false)
+}
+
+// ApproveByCode grants a pending consent when its subject, signed in,
+// types the code the request sent them by SMS (the portal's "approve by
+// code"): the code proves the phone is at hand, as with KDP. A wrong code
+// counts an attempt as it does for the requester; anyone but the subject
+// gets ErrNotFound.
+func (l *Ledger) ApproveByCode(ctx context.Context, id uuid.UUID, code string, by identity.Principal, requestID string) (Consent, error) {
+	return l.approve(ctx, id, code, by, requestID, true)
+}
+
+func (l *Ledger) approve(ctx context.Context, id uuid.UUID, code string, by identity.Principal, requestID string, subjectByCode bool) (Consent, error) {
 	return l.change(ctx, id, func(tx pgx.Tx, c *Consent, now time.Time) (bool, error) {
-		if !visible(*c, by) {
+		if !visible(*c, by) || (subjectByCode && !by.IsCitizen(c.SubjectIIN)) {
 			return false, ErrNotFound
 		}
 		if c.Status == Expired {
@@ -444,7 +457,7 @@ func (l *Ledger) Approve(ctx context.Context, id uuid.UUID, code string, by iden
 			return false, apierr.New(apierr.ConsentState)
 		}
 		channel := "citizen"
-		if !by.IsCitizen(c.SubjectIIN) {
+		if subjectByCode || !by.IsCitizen(c.SubjectIIN) {
 			channel = "code"
 			if refusal, commit, err := l.checkCode(ctx, tx, c.ID, code, now); refusal != nil || err != nil {
 				if err != nil {

@@ -10,7 +10,16 @@
 // Guarantee: at most one document per source (the application that produced
 // it), enforced by a unique constraint, so a retried step never issues twice.
 //
-// Owns: tables signing_key, document; routes /api/v1/documents/..., /api/v1/keys.
+// Sharing: the holder of a document may create share codes ([Store.CreateShare]):
+// ten characters from an alphabet without look-alikes, shown once, stored as
+// SHA-256(document id, code), valid [ShareTTL] (24 h) and [ShareMaxUses] (5)
+// openings, revocable. [Store.OpenShare] shows the document to whoever gives
+// its number (or id) and a live code; every creation, use, refusal and
+// revocation is audited with the holder as subject, so "who used my data"
+// shows it. [ShareMaxFailures] wrong codes on one document within an hour
+// lock its sharing for the rest of that hour (document.share_locked).
+//
+// Owns: tables signing_key, document, document_share, document_share_failure; routes /api/v1/documents/..., /api/v1/keys.
 //
 // May import: internal/pg, internal/apierr, internal/i18n, internal/web,
 // internal/clock, internal/iin, internal/audit, internal/refnum.

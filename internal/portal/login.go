@@ -29,13 +29,6 @@ type loginData struct {
 	CodeError     string
 }
 
-func (p *Portal) canRead(r *http.Request, v *Page, what string) error {
-	if p.deps.CanRead == nil {
-		return nil
-	}
-	return p.deps.CanRead(r.Context(), *v.Who, true, what, r.PathValue("id"))
-}
-
 func (p *Portal) signInOn() error {
 	if p.deps.Logins == nil || p.deps.Sessions == nil {
 		return apierr.New(apierr.RouteNotFound)

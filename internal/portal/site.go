@@ -2,6 +2,7 @@ package portal
 
 import (
 	"bytes"
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -23,8 +24,6 @@ type Page struct {
 	Path  string
 	CSRF  string
 	Title string
-	// Refresh reloads the page after so many seconds; 0 means never.
-	Refresh int
 	// RefreshURL moves the browser on at once (a local path), where a
 	// redirect would break the Content-Security-Policy's form-action.
 	RefreshURL string
@@ -63,6 +62,15 @@ func ParseTemplates(fsys fs.FS, extra template.FuncMap, names ...string) Templat
 	return out
 }
 
+// MaxFormBytes caps every form post to the portal, uploads included (an
+// officer's decision carries up to three 2 MiB attachments); a page may
+// check a smaller limit of its own.
+const MaxFormBytes = 8 << 20
+
+// formMemory is how much of a multipart form is held in memory; larger
+// files go to temporary files until the handler is done.
+const formMemory = 1 << 20
+
 // Site is the portal's frame that every area (citizen, officer, admin)
 // mounts its pages on: the layout and menu, the visitor's language, the
 // signed-in person, CSRF checks on every form post, and error pages in the
@@ -95,6 +103,21 @@ func (s *Site) Handle(pattern string, t Templates, h Handler) {
 	s.server.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pg := s.newPage(w, r)
 		if r.Method == http.MethodPost {
+			// Cap the body before anything parses it: the CSRF check reads
+			// the form, and a multipart form would otherwise be taken whole
+			// (to memory up to 32 MB, then to disk) before a page's own
+			// limit is checked.
+			r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+			var err error
+			if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+				err = r.ParseMultipartForm(formMemory)
+			} else {
+				err = r.ParseForm()
+			}
+			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+				s.RenderError(w, r, pg, apierr.New(apierr.BodyTooLarge))
+				return
+			}
 			if err := web.CheckCSRF(r); err != nil {
 				s.RenderError(w, r, pg, err)
 				return

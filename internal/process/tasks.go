@@ -309,6 +309,17 @@ const (
 
 var attachmentTypes = []string{"application/pdf", "image/jpeg", "image/png"}
 
+// Limits on a decision's attachments, for forms that take them: at most
+// MaxAttachments files of at most MaxAttachmentBytes each, of the media
+// types AttachmentTypes lists.
+const (
+	MaxAttachments     = maxAttachments
+	MaxAttachmentBytes = maxAttachmentBytes
+)
+
+// AttachmentTypes are the media types a decision's attachment may have.
+func AttachmentTypes() []string { return slices.Clone(attachmentTypes) }
+
 // DecideRequest is an officer's decision on a task.
 type DecideRequest struct {
 	// Decision is approve, refuse or return, as the review step allows.

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ortaq/ortaq/internal/apierr"
+	"github.com/ortaq/ortaq/internal/i18n"
 	"github.com/ortaq/ortaq/internal/identity"
 	"github.com/ortaq/ortaq/internal/pg"
 	"github.com/ortaq/ortaq/internal/web"
@@ -78,12 +79,17 @@ type AttachmentView struct {
 }
 
 func (e *Engine) taskView(r *http.Request, t Task) (TaskView, error) {
-	lang := web.Lang(r)
-	def, err := e.services.Version(r.Context(), t.ServiceID, t.ServiceVersion)
+	return e.DescribeTask(r.Context(), t, web.Lang(r))
+}
+
+// DescribeTask is a task as officers see it, its service's title in lang:
+// the decisions and refusals its step allows, whether it is overdue.
+func (e *Engine) DescribeTask(ctx context.Context, t Task, lang i18n.Lang) (TaskView, error) {
+	def, err := e.services.Version(ctx, t.ServiceID, t.ServiceVersion)
 	if err != nil {
 		return TaskView{}, err
 	}
-	plan, err := e.services.Plan(r.Context(), t.ServiceID, t.ServiceVersion)
+	plan, err := e.services.Plan(ctx, t.ServiceID, t.ServiceVersion)
 	if err != nil {
 		return TaskView{}, err
 	}
@@ -167,17 +173,31 @@ func (e *Engine) handleTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	d, err := e.TaskDetail(r.Context(), who, id, web.Lang(r), web.RequestID(r.Context()))
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, d)
+	return nil
+}
+
+// TaskDetail is a task the officer is entitled to with what they need to
+// decide: the application's inputs, the registry data with its source and
+// legal basis, the timeline (texts in lang), the attachments. The read of
+// the applicant's personal data is audited (process.application.read).
+func (e *Engine) TaskDetail(ctx context.Context, who identity.Principal, id uuid.UUID, lang i18n.Lang, requestID string) (TaskDetail, error) {
 	var t Task
 	var inputs, data map[string]any
 	var atts []AttachmentView
-	err = pg.InTx(r.Context(), e.pool, func(tx pgx.Tx) error {
-		if t, err = e.loadTask(r.Context(), tx, who, id, false); err != nil {
+	err := pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+		var err error
+		if t, err = e.loadTask(ctx, tx, who, id, false); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(r.Context(), `SELECT inputs, data FROM application WHERE id = $1`, t.ApplicationID).Scan(&inputs, &data); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT inputs, data FROM application WHERE id = $1`, t.ApplicationID).Scan(&inputs, &data); err != nil {
 			return err
 		}
-		rows, err := tx.Query(r.Context(), `SELECT id::text, name, media_type, size, encode(sha256, 'hex') FROM task_attachment
+		rows, err := tx.Query(ctx, `SELECT id::text, name, media_type, size, encode(sha256, 'hex') FROM task_attachment
 			WHERE task_id IN (SELECT id FROM task WHERE application_id = $1) ORDER BY id`, t.ApplicationID)
 		if err != nil {
 			return err
@@ -185,22 +205,22 @@ func (e *Engine) handleTask(w http.ResponseWriter, r *http.Request) error {
 		if atts, err = pgx.CollectRows(rows, pgx.RowToStructByPos[AttachmentView]); err != nil {
 			return err
 		}
-		return e.officerAudit(r.Context(), tx, who, "process.application.read", t.ApplicationID, web.RequestID(r.Context()))
+		return e.officerAudit(ctx, tx, who, "process.application.read", t.ApplicationID, requestID)
 	})
 	if err != nil {
-		return err
+		return TaskDetail{}, err
 	}
-	v, err := e.taskView(r, t)
+	v, err := e.DescribeTask(ctx, t, lang)
 	if err != nil {
-		return err
+		return TaskDetail{}, err
 	}
 	d := TaskDetail{TaskView: v, Inputs: inputs, Data: []DataView{}, Attachments: atts}
 	if d.Attachments == nil {
 		d.Attachments = []AttachmentView{}
 	}
-	plan, err := e.services.Plan(r.Context(), t.ServiceID, t.ServiceVersion)
+	plan, err := e.services.Plan(ctx, t.ServiceID, t.ServiceVersion)
 	if err != nil {
-		return err
+		return TaskDetail{}, err
 	}
 	for _, ds := range plan.Data {
 		view := DataView{Name: ds.Source.Name, Registry: ds.Source.Registry, Basis: ds.Source.Basis}
@@ -225,17 +245,16 @@ func (e *Engine) handleTask(w http.ResponseWriter, r *http.Request) error {
 	if t.StepIndex >= 0 && t.StepIndex < len(plan.Steps) {
 		d.Outputs, _ = plan.Steps[t.StepIndex].Step.Outputs.Value.(map[string]any)
 	}
-	a, err := e.Get(r.Context(), t.ApplicationID)
+	a, err := e.Get(ctx, t.ApplicationID)
 	if err != nil {
-		return err
+		return TaskDetail{}, err
 	}
-	def, err := e.services.Version(r.Context(), t.ServiceID, t.ServiceVersion)
+	def, err := e.services.Version(ctx, t.ServiceID, t.ServiceVersion)
 	if err != nil {
-		return err
+		return TaskDetail{}, err
 	}
-	d.Timeline = ViewOf(a, def, web.Lang(r)).Timeline
-	web.WriteJSON(w, http.StatusOK, d)
-	return nil
+	d.Timeline = ViewOf(a, def, lang).Timeline
+	return d, nil
 }
 
 func (e *Engine) handleClaim(w http.ResponseWriter, r *http.Request) error {
@@ -314,31 +333,38 @@ func (e *Engine) handleAttachment(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return apierr.New(apierr.TaskNotFound)
 	}
-	var name, mediaType string
-	var content []byte
-	err = pg.InTx(r.Context(), e.pool, func(tx pgx.Tx) error {
-		t, err := e.loadTask(r.Context(), tx, who, id, false)
+	a, err := e.TaskAttachment(r.Context(), who, id, attachment, web.RequestID(r.Context()))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", a.MediaType)
+	w.Header().Set("Content-Disposition", "attachment; filename*=UTF-8''"+url.PathEscape(a.Name))
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(a.Content)
+	return nil
+}
+
+// TaskAttachment reads a file attached to a decision on the application of
+// a task the officer is entitled to; the read is audited
+// (process.attachment.read). Any other file is apierr.TaskNotFound.
+func (e *Engine) TaskAttachment(ctx context.Context, who identity.Principal, task, attachment uuid.UUID, requestID string) (Attachment, error) {
+	var a Attachment
+	err := pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+		t, err := e.loadTask(ctx, tx, who, task, false)
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRow(r.Context(), `SELECT name, media_type, content FROM task_attachment
-			WHERE id = $1 AND task_id IN (SELECT id FROM task WHERE application_id = $2)`, attachment, t.ApplicationID).Scan(&name, &mediaType, &content)
+		err = tx.QueryRow(ctx, `SELECT name, media_type, content FROM task_attachment
+			WHERE id = $1 AND task_id IN (SELECT id FROM task WHERE application_id = $2)`, attachment, t.ApplicationID).Scan(&a.Name, &a.MediaType, &a.Content)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apierr.New(apierr.TaskNotFound)
 		}
 		if err != nil {
 			return err
 		}
-		return e.officerAudit(r.Context(), tx, who, "process.attachment.read", t.ApplicationID, web.RequestID(r.Context()))
+		return e.officerAudit(ctx, tx, who, "process.attachment.read", t.ApplicationID, requestID)
 	})
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", mediaType)
-	w.Header().Set("Content-Disposition", "attachment; filename*=UTF-8''"+url.PathEscape(name))
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(content)
-	return nil
+	return a, err
 }
 
 // CorrectionBody is the body of POST /api/v1/applications/{id}/correction.
@@ -380,3 +406,7 @@ func (e *Engine) writeApplication(w http.ResponseWriter, r *http.Request, id uui
 	web.WriteJSON(w, http.StatusOK, v)
 	return nil
 }
+
+// Now is the engine's clock: pages that say whether a deadline falls today
+// use the same time as the engine that says whether it is overdue.
+func (e *Engine) Now() time.Time { return e.cfg.Clock.Now() }

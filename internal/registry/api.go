@@ -197,16 +197,30 @@ func (s *Store) handleMyDataUsage(w http.ResponseWriter, r *http.Request) error 
 		}
 		limit = n
 	}
-	evs, err := audit.ForSubject(r.Context(), s.pool, p.Subject, limit)
+	out, err := s.DataUsage(r.Context(), p, limit)
 	if err != nil {
 		return err
 	}
-	out := make([]DataUsageView, len(evs))
-	for i, e := range evs {
-		out[i] = s.explain(e, p.Subject)
-	}
 	web.WriteJSON(w, http.StatusOK, map[string]any{"reads": out})
 	return nil
+}
+
+// DataUsage is "who used my data" for a citizen: the audit trail's events
+// naming them, newest first, at most limit, each explained (items, basis,
+// consent, outcome). Anyone but a citizen gets auth.forbidden.
+func (s *Store) DataUsage(ctx context.Context, who identity.Principal, limit int) ([]DataUsageView, error) {
+	if who.Kind != identity.Citizen {
+		return nil, apierr.New(apierr.Forbidden)
+	}
+	evs, err := audit.ForSubject(ctx, s.pool, who.Subject, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DataUsageView, len(evs))
+	for i, e := range evs {
+		out[i] = s.explain(e, who.Subject)
+	}
+	return out, nil
 }
 
 // DefinitionView is a registry as the API lists it.

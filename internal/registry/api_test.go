@@ -200,6 +200,14 @@ func TestEveryReadPathIsAudited(t *testing.T) {
 	if code, _, _ := call(t, h, mlspReader, "GET", "/api/v1/registries/my-data-usage", ""); code != 403 {
 		t.Errorf("an officer's data usage: %d", code)
 	}
+	// The Go method the portal uses answers the same.
+	usage, err := s.DataUsage(ctx, identity.Principal{Kind: identity.Citizen, Subject: ids[0]}, 1000)
+	if reads, _ := out["reads"].([]any); err != nil || len(usage) != len(reads) || usage[len(usage)-1].Purpose != "benefit check" {
+		t.Errorf("DataUsage = %d events, %v; the API gave %d", len(usage), err, len(reads))
+	}
+	if _, err := s.DataUsage(ctx, identity.Principal{Kind: identity.Officer, Subject: "mlsp-1", Agency: "mlsp"}, 10); err == nil {
+		t.Errorf("an officer's DataUsage answered")
+	}
 	// Search filters are checked.
 	if code, out, _ := call(t, h, mlspReader, "GET", base+"/records?purpose=x&shoe_size=4&limit=0", ""); code != 422 || !strings.Contains(mustJSON(out), "/shoe_size") || !strings.Contains(mustJSON(out), "/limit") {
 		t.Errorf("bad filters: %d %v", code, out)

@@ -195,6 +195,7 @@ func (c *compiler) check() {
 	}
 
 	c.checkForm()
+	c.checkPrefill()
 	c.data = &object{name: "data", fields: map[string]*types.Type{}}
 	c.derived = &object{name: "derived", fields: map[string]*types.Type{}}
 	c.review = &object{name: "review", fields: map[string]*types.Type{}}
@@ -287,6 +288,45 @@ func (c *compiler) checkForm() {
 		}
 	}
 	// visibleWhen is checked once the environment exists (it may use data).
+}
+
+// checkPrefill checks each form field's prefill: a registry of the
+// environment keyed by the applicant's IIN, an attribute it holds, and a
+// field of a scalar type the value can fill.
+func (c *compiler) checkPrefill() {
+	schema, _ := c.file.Form.Schema.Value.(map[string]any)
+	props, _ := schema["properties"].(map[string]any)
+	for _, field := range c.file.Form.Fields {
+		if field.Prefill == "" {
+			continue
+		}
+		at := field.Keys.at("prefill", field.At)
+		name, attr := field.PrefillSource()
+		if name == "" || attr == "" || strings.Contains(attr, ".") {
+			c.problem(at, "form.prefill", "field %q: prefill must be <registry>.<attribute>, not %q", field.Name, field.Prefill)
+			continue
+		}
+		reg, ok := c.env.Registries[name]
+		if !ok {
+			c.problem(at, "ref.unknown_registry", "field %q: registry %q does not exist (known: %s)", field.Name, name, strings.Join(sortedKeys(c.env.Registries), ", "))
+			continue
+		}
+		regProps, _ := reg.Record["properties"].(map[string]any)
+		if reg.Key != "iin" {
+			c.problem(at, "form.prefill", "field %q: registry %q is keyed by %q, not the applicant's iin: there is no one record of the applicant to prefill from", field.Name, name, reg.Key)
+		}
+		attrSchema, ok := regProps[attr].(map[string]any)
+		if !ok {
+			c.problem(at, "ref.unknown_field", "field %q: prefill names %q, which registry %q does not hold (fields: %s)", field.Name, attr, name, strings.Join(sortedKeys(regProps), ", "))
+			continue
+		}
+		prop, _ := props[field.Name].(map[string]any)
+		if t, _ := attrSchema["type"].(string); t == "object" || t == "array" {
+			c.problem(at, "form.prefill", "field %q: %s.%s is an %s: only a single value can fill a field", field.Name, name, attr, t)
+		} else if pt, _ := prop["type"].(string); t != "" && pt != "" && t != pt {
+			c.problem(at, "form.prefill", "field %q is a %s, but %s.%s is a %s", field.Name, pt, name, attr, t)
+		}
+	}
 }
 
 // SchemaErrors renders a JSON Schema validation error as "at /path: reason"

@@ -62,6 +62,20 @@ type FormField struct {
 	VisibleWhen *Expr  `yaml:"visibleWhen"`
 	// Options label each value of an enum input, in the enum's order.
 	Options map[string]Text `yaml:"options"`
+	// Prefill names a value the state already holds, <registry>.<attribute>
+	// of a registry keyed by the applicant's IIN: the portal shows the
+	// applicant's own value in the field, marked with its registry, and
+	// the applicant may change it (e.g. where to collect a document,
+	// defaulting to the registered address). Data the service needs as it
+	// is belongs in data:, not in the form.
+	Prefill string `yaml:"prefill"`
+}
+
+// PrefillSource splits a form field's prefill into its registry and
+// attribute.
+func (f FormField) PrefillSource() (registry, attribute string) {
+	registry, attribute, _ = strings.Cut(f.Prefill, ".")
+	return registry, attribute
 }
 
 // DataSource is a named read of data the state already holds: from one of

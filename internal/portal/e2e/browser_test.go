@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -104,6 +107,9 @@ func newBrowserOn(t testing.TB, base string) *browser {
 		chromedp.Flag("no-proxy-server", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(412, 915),
+		// A citizen's browser in Kazakhstan asks for the state language.
+		chromedp.Flag("lang", "kk-KZ"),
+		chromedp.Flag("accept-lang", "kk-KZ,kk,ru"),
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
@@ -191,16 +197,6 @@ func (b *browser) fill(selector, value string) {
 	b.do(chromedp.SetValue(chromedp.CSS(selector), value))
 }
 
-// text is the visible text of an element.
-func (b *browser) text(selector string) string {
-	b.t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(selector), chromedp.NodeVisible))
-	if err != nil {
-		b.t.Fatalf("reading %s: %v (at %s)", selector, err, b.location())
-	}
-	return s
-}
-
 func (b *browser) attr(selector, name string) string {
 	b.t.Helper()
 	v, err := chromedp.Run(b.ctx, chromedp.AttributeValue(chromedp.CSS(selector), name))
@@ -265,7 +261,7 @@ func (b *browser) screenshot(name string) {
 	if os.Getenv("ORTAQ_SCREENSHOTS") != "1" {
 		return
 	}
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -280,8 +276,15 @@ func (b *browser) screenshot(name string) {
 
 var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
 
-// lastSMS returns the last code sent by SMS to phone.
+// lastSMS returns the code of the last SMS to phone.
 func (b *browser) lastSMS(phone string) string {
+	b.t.Helper()
+	return b.smsCode(phone, "")
+}
+
+// smsCode returns the code of the last SMS to phone whose text contains
+// about, waiting for it to be sent.
+func (b *browser) smsCode(phone, about string) string {
 	b.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -289,7 +292,7 @@ func (b *browser) lastSMS(phone string) string {
 		if err != nil {
 			b.t.Fatal(err)
 		}
-		if len(sent) == 1 {
+		if len(sent) == 1 && strings.Contains(sent[0].Body, about) {
 			if code := sixDigits.FindString(sent[0].Body); code != "" {
 				return code
 			}
@@ -304,6 +307,13 @@ func (b *browser) lastSMS(phone string) string {
 func (b *browser) signIn(subject, password, phone string, officer bool) {
 	b.t.Helper()
 	b.visit("/login")
+	b.login(subject, password, phone, officer)
+}
+
+// login signs in on the login page the browser is on, and follows where
+// it leads (the page that sent the visitor to sign in).
+func (b *browser) login(subject, password, phone string, officer bool) {
+	b.t.Helper()
 	if officer {
 		b.do(chromedp.Click(chromedp.CSS("#kind-officer")))
 	}
@@ -315,4 +325,45 @@ func (b *browser) signIn(subject, password, phone string, officer bool) {
 	if !b.has(`form[action="/logout"]`) {
 		b.t.Fatalf("not signed in after the code (at %s)", b.location())
 	}
+}
+
+// waitFor reloads the page until selector matches (the engine works
+// asynchronously), then checks the page once more.
+func (b *browser) waitFor(selector string, within time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(within)
+	for !b.has(selector) {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s did not appear within %s (at %s)", selector, within, b.location())
+		}
+		time.Sleep(200 * time.Millisecond)
+		if _, err := chromedp.Run(b.ctx, chromedp.NavigateResponse(b.location())); err != nil {
+			b.t.Fatalf("reloading: %v", err)
+		}
+	}
+	b.check()
+}
+
+// fetch downloads path with the browser's cookies (a file the browser
+// would save rather than show) and returns the response and its body.
+func (b *browser) fetch(path string) (*http.Response, []byte) {
+	b.t.Helper()
+	cookies, err := chromedp.Run(b.ctx, chromedp.Action[[]*network.Cookie](func(ctx context.Context, t *chromedp.Target) ([]*network.Cookie, error) {
+		res, err := cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: []string{b.base}})
+		return res.Cookies, err
+	}))
+	if err != nil {
+		b.t.Fatalf("reading the browser's cookies: %v", err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, b.base+path, nil)
+	for _, c := range cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, body
 }

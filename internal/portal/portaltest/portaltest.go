@@ -9,6 +9,7 @@ package portaltest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"html"
@@ -19,6 +20,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ortaq/ortaq/internal/apptest"
 	"github.com/ortaq/ortaq/internal/identity"
@@ -183,4 +185,31 @@ func (b *Browser) signIn(subject, phone string, officer bool, next string) Page 
 		b.T.Fatalf("sign-in of %s landed on %s with %d; want %s:\n%.1500s", subject, p.URL, p.Status, next, p.Body)
 	}
 	return p
+}
+
+// API calls the platform's JSON API as p (a bearer token issued for the
+// call) and returns the status and the decoded answer. Writes carry a
+// fresh Idempotency-Key.
+func API(t testing.TB, r *apptest.Running, p identity.Principal, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	tok, _, err := r.Tokens.Issue(context.Background(), p, time.Hour, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(method, r.Server.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if method != http.MethodGet {
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("k-%d", time.Now().UnixNano()))
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
 }
