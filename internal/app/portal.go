@@ -18,6 +18,6 @@ func (p *Platform) mountPortal(externalLogin bool) {
 		Pool: p.pool, CanRead: p.CanRead, Now: p.clock.Now}).Routes(site)
 	account.New(account.Deps{Documents: p.Documents, Consents: p.Consents, Notify: p.Notify, Registries: p.Registries,
 		AgencyName: p.Agencies.Name, CanRead: p.CanRead}).Routes(site)
-	officer.New(p.Engine).Routes(site)
+	officer.New(p.Engine, p.Services).Routes(site)
 	admin.New(admin.Deps{Services: p.Services, Agencies: p.Agencies, Registries: p.Registries}).Routes(site)
 }

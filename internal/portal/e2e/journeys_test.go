@@ -165,3 +165,27 @@ func TestCitizenApprovesAConsentByCodeAndSeesTheAccess(t *testing.T) {
 		t.Errorf("who used my data does not show the bank's read under the consent")
 	}
 }
+
+// TestErrorStatesAreAccessible: a form showing its errors next to the
+// fields and an error page pass axe too.
+func TestErrorStatesAreAccessible(t *testing.T) {
+	r := apptest.Start(t, 2, 50)
+	b := newBrowser(t, r)
+	b.visit("/login")
+	b.fill("#subject", "12345")
+	b.click(`form[action="/login"] button[type="submit"]`)
+	if !b.has("#subject-error") {
+		t.Errorf("a malformed IIN shows no error next to the field")
+	}
+	phone := portaltest.New(t, r).Citizen(r.Sample.WithAddress.String())
+	b.signIn(r.Sample.WithAddress.String(), portaltest.Password, phone, false)
+	if status := b.visit("/applications/01a20b29-03dd-7a6b-9bf1-125590dc8df6"); status != 404 {
+		t.Errorf("an unknown application = %d; want the 404 page", status)
+	}
+	b.visit("/services/criminal-record-certificate")
+	b.fill("#f-purpose", "")
+	b.click(`form.apply-form button[type="submit"]:not([formaction])`)
+	if !b.has("#f-purpose-error") {
+		t.Errorf("applying without a purpose shows no error next to the field (at %s)", b.path())
+	}
+}

@@ -17,5 +17,5 @@
 // /officer/tasks/{id}/attachments/{attachment}.
 //
 // May import: internal/portal, internal/web, internal/apierr, internal/i18n,
-// internal/identity, internal/process.
+// internal/identity, internal/process, internal/service.
 package officer

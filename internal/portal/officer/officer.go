@@ -22,6 +22,7 @@ import (
 	"github.com/ortaq/ortaq/internal/identity"
 	"github.com/ortaq/ortaq/internal/portal"
 	"github.com/ortaq/ortaq/internal/process"
+	"github.com/ortaq/ortaq/internal/service"
 	"github.com/ortaq/ortaq/internal/web"
 )
 
@@ -30,13 +31,15 @@ var templateFS embed.FS
 
 // Pages are the officer's pages on the engine.
 type Pages struct {
-	engine *process.Engine
-	pages  portal.Templates
+	engine   *process.Engine
+	services *service.Catalogue
+	pages    portal.Templates
 }
 
-// New parses the templates; a template error is a programming error.
-func New(engine *process.Engine) *Pages {
-	return &Pages{engine: engine, pages: portal.ParseTemplates(templateFS, funcs, "inbox", "task")}
+// New parses the templates; a template error is a programming error. The
+// catalogue gives the application's fields and refusals their texts.
+func New(engine *process.Engine, services *service.Catalogue) *Pages {
+	return &Pages{engine: engine, services: services, pages: portal.ParseTemplates(templateFS, funcs, "inbox", "task")}
 }
 
 // Routes mounts the pages on site, and the Inbox menu item for officers.
@@ -253,6 +256,10 @@ type taskData struct {
 	MaxFiles    int
 	MaxFileMB   int
 	Accept      string
+	// Labels are the form's field labels and Refusals' texts the service's
+	// refusal messages, in the officer's language, by name and code.
+	Labels       map[string]string
+	RefusalTexts map[string]string
 }
 
 func outputFields(schema map[string]any) []outputField {
@@ -315,6 +322,17 @@ func (p *Pages) load(r *http.Request, pg *portal.Page, who identity.Principal, i
 	}
 	for _, dec := range d.Decisions {
 		data.Forms[dec] = &decisionForm{Errors: map[string]string{}}
+	}
+	plan, err := p.services.Plan(r.Context(), d.Application.Service.ID, d.Application.Service.Version)
+	if err != nil {
+		return nil, err
+	}
+	data.Labels, data.RefusalTexts = map[string]string{}, map[string]string{}
+	for _, f := range plan.File.Form.Fields {
+		data.Labels[f.Name] = f.Label.Text.In(pg.Lang)
+	}
+	for code, text := range plan.File.Texts.Refusals {
+		data.RefusalTexts[code] = text.Text.In(pg.Lang)
 	}
 	pg.Title = i18n.T(pg.Lang, "portal.officer.task.title", d.Application.Number)
 	pg.Data = data
