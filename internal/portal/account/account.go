@@ -43,6 +43,25 @@ type Deps struct {
 	PublicURL string
 }
 
+// itemTitle names a consented data item ("registry.attribute") in lang:
+// the registry's and the attribute's titles; an item the registries do not
+// declare (an exchange service's) stays as it is.
+func (d Deps) itemTitle(lang i18n.Lang, item string) string {
+	reg, attr, ok := strings.Cut(item, ".")
+	if !ok || d.Registries == nil {
+		return item
+	}
+	def, ok := d.Registries.Definition(reg)
+	if !ok {
+		return item
+	}
+	a, ok := def.Attr(attr)
+	if !ok {
+		return item
+	}
+	return a.Title.In(lang) + " (" + def.Title.In(lang) + ")"
+}
+
 // Account serves the citizen's account pages and public verification.
 type Account struct {
 	deps  Deps
@@ -52,6 +71,7 @@ type Account struct {
 // New parses the templates; a template error is a programming error.
 func New(d Deps) *Account {
 	return &Account{deps: d, pages: portal.ParseTemplates(templateFS, template.FuncMap{
+		"item":      d.itemTitle,
 		"shareCode": document.FormatShareCode,
 		"active":    func(s document.Share, now time.Time) bool { return s.Active(now) },
 		"hasKey":    i18n.Has,
