@@ -49,7 +49,6 @@ type Deps struct {
 type Portal struct {
 	deps  Deps
 	pages Templates
-	site  *Site
 }
 
 // New parses the templates; a template error is a programming error.
@@ -114,7 +113,6 @@ var funcs = template.FuncMap{
 // Routes mounts the core pages and the static files on site, and the menu
 // items every signed-in citizen sees.
 func (p *Portal) Routes(site *Site) {
-	p.site = site
 	static, _ := fs.Sub(staticFS, "static")
 	site.server.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
 	site.server.Handle("GET /lang/{lang}", http.HandlerFunc(p.switchLang))

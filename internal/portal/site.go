@@ -212,7 +212,7 @@ func Redirect(w http.ResponseWriter, r *http.Request, path string) (string, int,
 	return "", 0, nil
 }
 
-// IsCitizen, IsOfficer: menu visibility helpers.
+// IsCitizen reports whether p is a citizen (a menu item's visibility).
 func IsCitizen(p identity.Principal) bool { return p.Kind == identity.Citizen }
 
 // IsOfficer reports whether p is an officer of any agency.

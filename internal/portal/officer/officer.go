@@ -295,12 +295,18 @@ func outputFields(schema map[string]any) []outputField {
 }
 
 // taskID is the task the path names; anything but a UUID names no task.
-func taskID(r *http.Request) (uuid.UUID, error) {
+// officerTask is officer for the pages of one task: it also reads the
+// task's id from the path (a malformed one is a task that does not exist).
+func officerTask(w http.ResponseWriter, r *http.Request, pg *portal.Page) (identity.Principal, uuid.UUID, bool, error) {
+	who, ok, err := officer(w, r, pg)
+	if !ok {
+		return who, uuid.Nil, false, err
+	}
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
-		return uuid.Nil, apierr.New(apierr.TaskNotFound)
+		return who, uuid.Nil, false, apierr.New(apierr.TaskNotFound)
 	}
-	return id, nil
+	return who, id, true, nil
 }
 
 // load reads the task for its page: the engine audits the read.
@@ -340,12 +346,8 @@ func (p *Pages) load(r *http.Request, pg *portal.Page, who identity.Principal, i
 }
 
 func (p *Pages) task(w http.ResponseWriter, r *http.Request, pg *portal.Page) (string, int, error) {
-	who, ok, err := officer(w, r, pg)
+	who, id, ok, err := officerTask(w, r, pg)
 	if !ok {
-		return "", 0, err
-	}
-	id, err := taskID(r)
-	if err != nil {
 		return "", 0, err
 	}
 	if _, err := p.load(r, pg, who, id); err != nil {
@@ -380,12 +382,8 @@ func (p *Pages) release(w http.ResponseWriter, r *http.Request, pg *portal.Page)
 
 func (p *Pages) act(w http.ResponseWriter, r *http.Request, pg *portal.Page,
 	do func(context.Context, identity.Principal, uuid.UUID, string) (process.Task, error)) (string, int, error) {
-	who, ok, err := officer(w, r, pg)
+	who, id, ok, err := officerTask(w, r, pg)
 	if !ok {
-		return "", 0, err
-	}
-	id, err := taskID(r)
-	if err != nil {
 		return "", 0, err
 	}
 	if _, err := do(r.Context(), who, id, web.RequestID(r.Context())); err != nil {
@@ -395,12 +393,8 @@ func (p *Pages) act(w http.ResponseWriter, r *http.Request, pg *portal.Page,
 }
 
 func (p *Pages) decide(w http.ResponseWriter, r *http.Request, pg *portal.Page) (string, int, error) {
-	who, ok, err := officer(w, r, pg)
+	who, id, ok, err := officerTask(w, r, pg)
 	if !ok {
-		return "", 0, err
-	}
-	id, err := taskID(r)
-	if err != nil {
 		return "", 0, err
 	}
 	decision := r.PostFormValue("decision")
@@ -540,12 +534,8 @@ var errTooLarge = errors.New("attachment too large")
 // attachment sends a file of the task's application to an officer
 // entitled to the task; the engine audits the read.
 func (p *Pages) attachment(w http.ResponseWriter, r *http.Request, pg *portal.Page) (string, int, error) {
-	who, ok, err := officer(w, r, pg)
+	who, id, ok, err := officerTask(w, r, pg)
 	if !ok {
-		return "", 0, err
-	}
-	id, err := taskID(r)
-	if err != nil {
 		return "", 0, err
 	}
 	aid, err := uuid.Parse(r.PathValue("attachment"))
