@@ -171,6 +171,46 @@ func TestBankReadsWithConsent(t *testing.T) {
 	if err := r.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox_event WHERE topic = 'consent.denied'`).Scan(&alerts); err != nil || alerts != 5 {
 		t.Errorf("alerts: %d %v", alerts, err)
 	}
+	// ... in their inbox, naming the requester and the refusal but not the
+	// person's IIN; an officer of another role does not see them.
+	dpo := bearer(t, r, identity.Principal{Kind: identity.Officer, Subject: "mdai-dpo", Agency: notify.DataProtectionOfficers.Agency,
+		Roles: []string{notify.DataProtectionOfficers.Role}})
+	admin := bearer(t, r, identity.Principal{Kind: identity.Officer, Subject: "mdai-admin", Agency: "mdai", Roles: []string{"platform-administrator"}})
+	var inbox struct {
+		Notifications []struct{ Topic, Title, Text string }
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if _, err := r.Notify.Consume(ctx); err != nil {
+			t.Fatal(err)
+		}
+		res := call(t, "GET", base+"/api/v1/notifications?limit=100", "", append(dpo, "Accept-Language", "en")...)
+		if res.status != 200 {
+			t.Fatalf("dpo inbox: %d %s", res.status, res.raw)
+		}
+		if err := json.Unmarshal([]byte(res.raw), &inbox); err != nil {
+			t.Fatal(err)
+		}
+		if len(inbox.Notifications) >= 5 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var revoked int
+	for _, m := range inbox.Notifications {
+		if m.Topic != "consent.denied" || !strings.Contains(m.Text, "system:halyk-loans") || strings.Contains(m.Text, person) ||
+			!strings.Contains(m.Text, person[8:]) || m.Title != "Attempt to read personal data without a basis" {
+			t.Errorf("alert: %+v", m)
+		}
+		if strings.Contains(m.Text, "consent.revoked") {
+			revoked++
+		}
+	}
+	if len(inbox.Notifications) != 5 || revoked == 0 {
+		t.Errorf("dpo inbox: %d alerts, %d revoked", len(inbox.Notifications), revoked)
+	}
+	if res := call(t, "GET", base+"/api/v1/notifications", "", admin...); res.status != 200 || strings.Contains(res.raw, "consent.denied") {
+		t.Errorf("another role's inbox: %d %s", res.status, res.raw)
+	}
 }
 
 // TestConsentCommand: `ortaq consent list` shows consents with the IIN

@@ -19,7 +19,7 @@ var portalAccountMatrix = []matrixRow{
 	{"POST /verify/share", "/verify/share", "document={doc}&code=AAAAA-AAAAA", "public", [4]int{422, 422, 422, 422}, [2]string{}},
 	{"GET /verify/{id}", "/verify/{doc}", "", "public", [4]int{200, 200, 200, 200}, [2]string{}},
 	{"GET /verify/{id}", "/verify/{uuid}", "", "public", [4]int{404, 404, 404, 404}, [2]string{}},
-	{"GET /notifications", "/notifications", "", "applicant", [4]int{303, 200, 403, 200}, [2]string{}},
+	{"GET /notifications", "/notifications", "", "applicant", [4]int{303, 200, 200, 200}, [2]string{}},
 	{"GET /consents", "/consents", "", "applicant", [4]int{303, 200, 403, 200}, [2]string{}},
 	{"POST /consents/{id}/approve", "/consents/{uuid}/approve", "code=123456", "applicant", [4]int{303, 404, 403, 404}, [2]string{}},
 	{"POST /consents/{id}/refuse", "/consents/{uuid}/refuse", "", "applicant", [4]int{303, 404, 403, 404}, [2]string{}},

@@ -31,13 +31,50 @@ type InboxMessage struct {
 // recipient's messages.
 var ErrBadCursor = errors.New("not a message of this inbox")
 
-// Inbox returns the citizen's in-app messages, newest first, after the
+// Recipient is whose in-app inbox is read: a citizen by IIN, or an
+// officer, who reads what was sent to each role they hold in their agency.
+type Recipient struct {
+	IIN    string
+	Agency string
+	Roles  []string
+}
+
+// RecipientOf returns the inbox p reads; ok is false for a principal that
+// has none (organisations' systems).
+func RecipientOf(p identity.Principal) (to Recipient, ok bool) {
+	switch p.Kind {
+	case identity.Citizen:
+		return Recipient{IIN: p.Subject}, p.Subject != ""
+	case identity.Officer:
+		return Recipient{Agency: p.Agency, Roles: p.Roles}, p.Agency != ""
+	}
+	return Recipient{}, false
+}
+
+// where is the SQL condition that selects to's messages, its first
+// placeholder $1 and the arguments it takes.
+func (to Recipient) where() (string, []any) {
+	if to.IIN != "" {
+		return `to_iin = $1`, []any{to.IIN}
+	}
+	return `agency = $1 AND role = ANY($2)`, []any{to.Agency, to.Roles}
+}
+
+// Inbox returns the recipient's in-app messages, newest first, after the
 // message with id after (uuid.Nil: from the newest).
-func (n *Notifier) Inbox(ctx context.Context, iin string, after uuid.UUID, limit int) ([]InboxMessage, error) {
+func (n *Notifier) Inbox(ctx context.Context, to Recipient, after uuid.UUID, limit int) ([]InboxMessage, error) {
+	if to.IIN == "" && (to.Agency == "" || len(to.Roles) == 0) {
+		if after != uuid.Nil {
+			return nil, ErrBadCursor
+		}
+		return nil, nil
+	}
+	cond, args := to.where()
+	next := len(args) + 1
 	var afterAt time.Time
 	if after != uuid.Nil {
-		err := n.pool.QueryRow(ctx, `SELECT created_at FROM notify_message WHERE id = $1 AND to_iin = $2 AND channel = 'inapp'`,
-			after, iin).Scan(&afterAt)
+		err := n.pool.QueryRow(ctx, `SELECT created_at FROM notify_message WHERE `+cond+
+			fmt.Sprintf(` AND id = $%d AND channel = 'inapp'`, next), append(args, after)...).Scan(&afterAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, ErrBadCursor
 		}
@@ -46,8 +83,8 @@ func (n *Notifier) Inbox(ctx context.Context, iin string, after uuid.UUID, limit
 		}
 	}
 	rows, err := n.pool.Query(ctx, `SELECT id, topic, title, text, coalesce(application_id, ''), created_at FROM notify_message
-		WHERE to_iin = $1 AND channel = 'inapp' AND ($2::uuid IS NULL OR (created_at, id) < ($3, $2::uuid))
-		ORDER BY created_at DESC, id DESC LIMIT $4`, iin, nullUUID(after), afterAt, limit)
+		WHERE `+cond+fmt.Sprintf(` AND channel = 'inapp' AND ($%d::uuid IS NULL OR (created_at, id) < ($%d, $%d::uuid))
+		ORDER BY created_at DESC, id DESC LIMIT $%d`, next, next+1, next, next+2), append(args, nullUUID(after), afterAt, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("read inbox: %w", err)
 	}
@@ -97,7 +134,8 @@ type ContactInput struct {
 	Language string `json:"language"`
 }
 
-// Routes mounts the citizens' notification API.
+// Routes mounts the notification API: the in-app inbox of citizens and
+// officers, and citizens' contacts.
 func (n *Notifier) Routes(s *web.Server) {
 	s.HandleFunc("GET /api/v1/notifications", n.handleInbox)
 	s.HandleFunc("GET /api/v1/notifications/contact", n.handleGetContact)
@@ -119,9 +157,13 @@ func citizen(r *http.Request) (identity.Principal, error) {
 const maxPage = 100
 
 func (n *Notifier) handleInbox(w http.ResponseWriter, r *http.Request) error {
-	p, err := citizen(r)
+	p, err := identity.Require(r)
 	if err != nil {
 		return err
+	}
+	to, ok := RecipientOf(p)
+	if !ok {
+		return apierr.New(apierr.Forbidden)
 	}
 	q := r.URL.Query()
 	var fields []apierr.FieldError
@@ -146,7 +188,7 @@ func (n *Notifier) handleInbox(w http.ResponseWriter, r *http.Request) error {
 	if len(fields) > 0 {
 		return apierr.New(apierr.Validation, fields...)
 	}
-	msgs, err := n.Inbox(r.Context(), p.Subject, after, limit+1)
+	msgs, err := n.Inbox(r.Context(), to, after, limit+1)
 	if errors.Is(err, ErrBadCursor) {
 		return apierr.New(apierr.Validation, apierr.FieldError{Path: "/after", Code: apierr.FieldFormat})
 	}

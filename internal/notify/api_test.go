@@ -86,6 +86,9 @@ func TestNotificationsAPI(t *testing.T) {
 	}
 	for _, r := range routes {
 		for caller, want := range map[string]int{"": 401, "officer": 403, "system": 403, "owner": 200} {
+			if caller == "officer" && r.method == "GET" && r.path == "/api/v1/notifications" {
+				want = 200 // the officer's own inbox: their roles' messages
+			}
 			if got := call(t, h, caller, r.method, r.path, r.body); got.status != want {
 				t.Errorf("%s %s as %q: %d %s; want %d", r.method, r.path, caller, got.status, got.raw, want)
 			}
@@ -110,15 +113,30 @@ func TestNotificationsAPI(t *testing.T) {
 	if r.status != 200 || len(list) != 1 || list[0].(map[string]any)["text"] != "ru first" || r.body["next"] != nil {
 		t.Fatalf("second page: %d %s", r.status, r.raw)
 	}
-	// Another citizen sees none of it, and cannot page with its ids.
+	// Another citizen, or an officer, sees none of it, and cannot page with
+	// its ids.
 	first := list[0].(map[string]any)["id"].(string)
-	if r := call(t, h, "other", "GET", "/api/v1/notifications", ""); r.status != 200 || len(r.body["notifications"].([]any)) != 0 {
-		t.Errorf("another citizen's inbox: %d %s", r.status, r.raw)
-	}
-	for _, q := range []string{"after=" + first, "after=nope", "limit=0", "limit=101", "limit=x"} {
-		if r := call(t, h, "other", "GET", "/api/v1/notifications?"+q, ""); r.status != 422 {
-			t.Errorf("?%s: %d %s; want 422", q, r.status, r.raw)
+	for _, who := range []string{"other", "officer"} {
+		if r := call(t, h, who, "GET", "/api/v1/notifications", ""); r.status != 200 || len(r.body["notifications"].([]any)) != 0 {
+			t.Errorf("%s's inbox: %d %s", who, r.status, r.raw)
 		}
+		for _, q := range []string{"after=" + first, "after=nope", "limit=0", "limit=101", "limit=x"} {
+			if r := call(t, h, who, "GET", "/api/v1/notifications?"+q, ""); r.status != 422 {
+				t.Errorf("%s ?%s: %d %s; want 422", who, q, r.status, r.raw)
+			}
+		}
+	}
+	// The officers of a role read what was sent to it; and the citizen
+	// cannot page with its ids either.
+	f.emit(t, event{"notify.officer.escalation", "task-9", map[string]any{"task_id": "task-9", "agency": "mia", "role": "supervisor"}})
+	f.consume(t, f.n, 1)
+	r = call(t, h, "officer", "GET", "/api/v1/notifications?lang=en", "")
+	list, _ = r.body["notifications"].([]any)
+	if r.status != 200 || len(list) != 1 || list[0].(map[string]any)["topic"] != "notify.officer.escalation" {
+		t.Fatalf("officer's inbox: %d %s", r.status, r.raw)
+	}
+	if r := call(t, h, "owner", "GET", "/api/v1/notifications?after="+list[0].(map[string]any)["id"].(string), ""); r.status != 422 {
+		t.Errorf("citizen pages with an officer's message: %d %s", r.status, r.raw)
 	}
 
 	// Contact: each wrong field named with its code.

@@ -13,7 +13,16 @@
 //     citizen, by IIN (to_iin in the event; else the application's
 //     applicant, asked of [Applications]);
 //   - notify.officer.escalation: to the officers of the agency and role, one
-//     in-app message in that role's queue.
+//     in-app message in that role's queue;
+//   - consent.denied (an attempt to read a person's data without a legal
+//     basis or consent): to the data-protection officers ([Config]
+//     .DataProtection, by default mdai/data-protection-officer), naming the
+//     requester, the items, the refusal and the request id, and the person
+//     only by the IIN's last four digits.
+//
+// Officers read what was sent to each role they hold in their agency in
+// the same in-app inbox (GET /api/v1/notifications, the portal's
+// /notifications) as citizens read theirs.
 //
 // Every citizen's message goes to the citizen's in-app inbox (GET
 // /api/v1/notifications) and, when the citizen has left a contact (PUT

@@ -52,12 +52,25 @@ type Config struct {
 	// leased for twice as long: a node that dies mid-send gives it back
 	// then.
 	SendTimeout time.Duration
+	// DataProtection is the role told of every attempt to read personal
+	// data without a basis (outbox consent.denied). Default the platform
+	// operator's data-protection officers: mdai/data-protection-officer.
+	DataProtection Role
 	// Metrics, when set, gets ortaq_notify_messages_total{channel,outcome}:
 	// outcome made, sent, retried (a failed send to try again) or failed.
 	Metrics prometheus.Registerer
 }
 
+// Role is the officers of one role in one agency.
+type Role struct{ Agency, Role string }
+
+// DataProtectionOfficers is the default [Config].DataProtection.
+var DataProtectionOfficers = Role{Agency: "mdai", Role: "data-protection-officer"}
+
 func (c Config) withDefaults() Config {
+	if c.DataProtection.Agency == "" || c.DataProtection.Role == "" {
+		c.DataProtection = DataProtectionOfficers
+	}
 	c.PollInterval = cmp.Or(c.PollInterval, time.Second)
 	c.Batch = cmp.Or(c.Batch, 100)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 5)
@@ -213,6 +226,7 @@ func (n *Notifier) round(ctx context.Context) {
 var Topics = []string{
 	"notify.message.requested",
 	"notify.officer.escalation",
+	"consent.denied",
 	"process.payment.requested",
 	"process.signature.requested",
 	"process.application.returned",

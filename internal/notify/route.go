@@ -42,6 +42,15 @@ type payload struct {
 	TaskID        string     `json:"task_id"`
 	Agency        string     `json:"agency"`
 	Role          string     `json:"role"`
+	// consent.denied
+	SubjectIIN string    `json:"subject_iin"`
+	Requester  string    `json:"requester"`
+	Items      []string  `json:"items"`
+	Purpose    string    `json:"purpose"`
+	Code       string    `json:"code"`
+	Channel    string    `json:"channel"`
+	RequestID  string    `json:"request_id"`
+	At         time.Time `json:"at"`
 }
 
 // almaty is Kazakhstan's time (UTC+5, one zone since 2024-03-01), in
@@ -106,6 +115,9 @@ func (n *Notifier) route(ctx context.Context, tx pgx.Tx, e outbox.Event) ([]inte
 		in.text = i18n.Catalogue("notify.escalation.text", p.TaskID, number, p.Role)
 		return []intent{in}, nil
 	}
+	if e.Topic == "consent.denied" {
+		return []intent{n.denied(in, p)}, nil
+	}
 	if app.ApplicantIIN == "" {
 		n.log.Warn("notify: event names no citizen; no message", "event", e.ID, "topic", e.Topic)
 		return nil, nil
@@ -129,6 +141,22 @@ func (n *Notifier) route(ctx context.Context, tx pgx.Tx, e outbox.Event) ([]inte
 		return nil, nil
 	}
 	return []intent{in}, nil
+}
+
+// denied tells the data-protection officers of an attempt to read a
+// person's data without a basis. The message names the person by the last
+// four digits of the IIN only: an inbox is no place for a full one, and the
+// request id finds the attempt in the audit trail.
+func (n *Notifier) denied(in intent, p payload) intent {
+	in.agency, in.role = n.cfg.DataProtection.Agency, n.cfg.DataProtection.Role
+	in.title = i18n.Catalogue("notify.denied.title")
+	subject := "…"
+	if len(p.SubjectIIN) == 12 {
+		subject = "…" + p.SubjectIIN[8:]
+	}
+	in.text = i18n.Catalogue("notify.denied.text", p.Requester, strings.Join(p.Items, ", "), subject, p.Purpose,
+		cmp.Or(p.Channel, "-"), p.Code, localTime(&p.At), cmp.Or(p.RequestID, "-"))
+	return in
 }
 
 // complete fills a language a definition left out (Kazakh, else Russian).

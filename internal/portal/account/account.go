@@ -89,7 +89,10 @@ func New(d Deps) *Account {
 // Routes mounts the pages on site and adds the citizen's menu items.
 func (a *Account) Routes(site *portal.Site) {
 	site.AddNav("/documents", "portal.account.nav.documents", portal.IsCitizen)
-	site.AddNav("/notifications", "portal.account.nav.notifications", portal.IsCitizen)
+	site.AddNav("/notifications", "portal.account.nav.notifications", func(p identity.Principal) bool {
+		_, ok := notify.RecipientOf(p)
+		return ok
+	})
 	site.AddNav("/consents", "portal.account.nav.consents", portal.IsCitizen)
 	site.AddNav("/my-data", "portal.account.nav.my_data", portal.IsCitizen)
 	for pattern, h := range map[string]portal.Handler{
@@ -454,14 +457,21 @@ func (a *Account) facts(w http.ResponseWriter, r *http.Request, pg *portal.Page)
 const notificationsPage = 20
 
 type notificationsData struct {
+	Citizen  bool // links to the citizen's applications
 	Messages []notify.InboxMessage
 	Next     string
 	First    bool
 }
 
+// notifications is the in-app inbox of a citizen or of an officer (what
+// was sent to the roles they hold: escalated tasks, alerts).
 func (a *Account) notifications(w http.ResponseWriter, r *http.Request, pg *portal.Page) (string, int, error) {
-	if ok, t, s, err := citizen(w, r, pg); !ok {
-		return t, s, err
+	if pg.Who == nil {
+		return portal.ToLogin(w, r)
+	}
+	to, ok := notify.RecipientOf(*pg.Who)
+	if !ok {
+		return "", 0, apierr.New(apierr.Forbidden)
 	}
 	var after uuid.UUID
 	if s := r.URL.Query().Get("after"); s != "" {
@@ -470,14 +480,14 @@ func (a *Account) notifications(w http.ResponseWriter, r *http.Request, pg *port
 			return "", 0, apierr.New(apierr.Validation, apierr.FieldError{Path: "/after", Code: apierr.FieldFormat})
 		}
 	}
-	msgs, err := a.deps.Notify.Inbox(r.Context(), pg.Who.Subject, after, notificationsPage+1)
+	msgs, err := a.deps.Notify.Inbox(r.Context(), to, after, notificationsPage+1)
 	if errors.Is(err, notify.ErrBadCursor) {
 		return "", 0, apierr.New(apierr.Validation, apierr.FieldError{Path: "/after", Code: apierr.FieldFormat})
 	}
 	if err != nil {
 		return "", 0, err
 	}
-	data := notificationsData{First: after == uuid.Nil}
+	data := notificationsData{First: after == uuid.Nil, Citizen: to.IIN != ""}
 	if len(msgs) > notificationsPage {
 		msgs = msgs[:notificationsPage]
 		data.Next = msgs[notificationsPage-1].ID.String()

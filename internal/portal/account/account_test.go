@@ -189,13 +189,17 @@ func TestMyDocumentsDownloadQRAndShare(t *testing.T) {
 	if last.Status != http.StatusTooManyRequests {
 		t.Errorf("after %d wrong codes = %d; want 429", document.ShareMaxFailures, last.Status)
 	}
-	// An officer has no account pages.
+	// An officer has no citizen's pages; the inbox is the officer's own
+	// (their roles' messages), empty here.
 	off := b.Another()
 	off.SignInOfficer("mdai-1", "mdai", []string{"platform-administrator"}, "/")
-	for _, path := range []string{"/documents", "/consents", "/notifications", "/my-data"} {
+	for _, path := range []string{"/documents", "/consents", "/my-data"} {
 		if p := off.Get(path); p.Status != 403 {
 			t.Errorf("officer on %s = %d", path, p.Status)
 		}
+	}
+	if p := off.Get("/notifications"); p.Status != 200 || !strings.Contains(p.Body, `id="notifications-empty"`) {
+		t.Errorf("officer's inbox = %d", p.Status)
 	}
 }
 
