@@ -78,6 +78,15 @@ const (
 	// header naming unknown attributes, an unreadable stream); bad rows are
 	// reported in the import's answer instead.
 	ImportBroken Code = "registry.import_unreadable"
+	// RegistryArchived: the registry is archived; its records and history
+	// stay readable, nothing new is written.
+	RegistryArchived Code = "registry.archived"
+	// RegistryDefinitionInvalid: a registry definition published through
+	// the API is refused; fields name each problem and details explain it.
+	RegistryDefinitionInvalid Code = "registry.definition_invalid"
+	// InvalidParameter: a path or query parameter of the wrong form (fields
+	// name it).
+	InvalidParameter Code = "request.invalid_parameter"
 	// Exchange (central authority of the exchange gateway).
 	ExchangeMemberNotFound      Code = "exchange.member_not_found"
 	ExchangeSubsystemNotFound   Code = "exchange.subsystem_not_found"
@@ -164,12 +173,15 @@ var statuses = map[Code]int{
 	SigningNotFound:       http.StatusNotFound,
 	SignerNotApplicant:    http.StatusUnprocessableEntity,
 
-	RegistryNotFound:   http.StatusNotFound,
-	ClassifierNotFound: http.StatusNotFound,
-	RecordNotFound:     http.StatusNotFound,
-	RecordExists:       http.StatusConflict,
-	RecordCancelled:    http.StatusConflict,
-	ImportBroken:       http.StatusBadRequest,
+	RegistryNotFound:          http.StatusNotFound,
+	ClassifierNotFound:        http.StatusNotFound,
+	RecordNotFound:            http.StatusNotFound,
+	RecordExists:              http.StatusConflict,
+	RecordCancelled:           http.StatusConflict,
+	ImportBroken:              http.StatusBadRequest,
+	RegistryArchived:          http.StatusConflict,
+	RegistryDefinitionInvalid: http.StatusUnprocessableEntity,
+	InvalidParameter:          http.StatusBadRequest,
 
 	ExchangeMemberNotFound:      http.StatusNotFound,
 	ExchangeSubsystemNotFound:   http.StatusNotFound,
@@ -233,11 +245,14 @@ const (
 	FieldCSV          Code = "csv"           // a CSV record that cannot be parsed (a stray quote)
 	FieldCount        Code = "field_count"   // a CSV record with more or fewer fields than the header
 	FieldDuplicate    Code = "duplicate"     // a column named twice
-	FieldBINEmpty     Code = "bin.empty"
-	FieldBINLength    Code = "bin.length"
-	FieldBINDigits    Code = "bin.not_digits"
-	FieldBINChecksum  Code = "bin.checksum"
-	FieldBINKind      Code = "bin.kind"
+	// FieldAttributeInUse: a registry definition would drop, retype or
+	// require an attribute its records hold or lack.
+	FieldAttributeInUse Code = "attribute.in_use"
+	FieldBINEmpty       Code = "bin.empty"
+	FieldBINLength      Code = "bin.length"
+	FieldBINDigits      Code = "bin.not_digits"
+	FieldBINChecksum    Code = "bin.checksum"
+	FieldBINKind        Code = "bin.kind"
 	// Notification contacts (internal/notify).
 	FieldPhoneFormat Code = "phone.format" // not a phone in the form +7XXXXXXXXXX
 	FieldEmailFormat Code = "email.format" // not a bare e-mail address
@@ -254,7 +269,7 @@ var fieldCodes = []Code{
 	FieldRequired, FieldType, FieldUnknown, FieldTooLong,
 	FieldIINEmpty, FieldIINLength, FieldIINDigits, FieldIINChecksum, FieldFormat,
 	FieldOneOf, FieldOutOfRange, FieldCalendarNotWeekend, FieldAmountMismatch,
-	FieldCodeUnknown, FieldKeyDuplicate, FieldKeyMismatch, FieldEncoding, FieldCSV, FieldCount, FieldDuplicate,
+	FieldCodeUnknown, FieldKeyDuplicate, FieldKeyMismatch, FieldEncoding, FieldCSV, FieldCount, FieldDuplicate, FieldAttributeInUse,
 	FieldBINEmpty, FieldBINLength, FieldBINDigits, FieldBINChecksum, FieldBINKind,
 	FieldPhoneFormat, FieldEmailFormat,
 	FieldConsentItemUnknown, FieldConsentNotCovered, FieldConsentPurpose,

@@ -310,7 +310,7 @@ func TestPersonalDataReadsAreAudited(t *testing.T) {
 		rows.Scan(&action, &req)
 		got = append(got, action+"/"+req)
 	}
-	if want := "[registry.population.read/ document.read/audit-req document.read/audit-req]"; fmt.Sprint(got) != want {
+	if want := "[registry.population.read/ registry.addresses.read/ document.read/audit-req document.read/audit-req]"; fmt.Sprint(got) != want {
 		t.Errorf("audit trail = %v; want %s", got, want)
 	}
 	if _, err := r.DB.Pool.Exec(context.Background(), `DELETE FROM audit_event`); err == nil {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -172,11 +173,11 @@ func OpenDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*Database,
 
 // Platform is every capability, wired.
 type Platform struct {
-	Web        *web.Server
-	Agencies   *agency.Store
-	Population *registry.Population
+	Web      *web.Server
+	Agencies *agency.Store
 	// Registries are the declared state registries (registries/*.yaml)
-	// with their records, history and data catalogue.
+	// with their records, history and data catalogue; the engine reads
+	// persons from its population and addresses registries.
 	Registries *registry.Store
 	Services   *service.Catalogue
 	Documents  *document.Store
@@ -219,7 +220,6 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 	p := &Platform{
 		Web:        web.New(web.Config{Logger: log}),
 		Agencies:   agency.NewStore(pool),
-		Population: registry.NewPopulation(pool, clk),
 		Registries: registry.NewStore(pool, clk),
 		Services:   service.NewCatalogue(pool, clk),
 		Documents:  document.NewStore(pool, clk),
@@ -258,11 +258,12 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 		for _, a := range agencies {
 			env.Agencies[a.ID] = a.Roles
 		}
-		// Services read the declarative registries too. The population
-		// stays the first issue's table, whose record shape the services
-		// use, until they move to the declarative population registry.
+		// Services read the declarative registries. A population data
+		// source reads a person (the population record with the address of
+		// the addresses registry) in the shape the services use, not the
+		// population registry's record.
 		for _, d := range p.Registries.Definitions() {
-			if d.Name == "population" {
+			if d.Name == registry.PopulationRegistry {
 				continue
 			}
 			env.Registries[d.Name] = servicedef.Registry{Key: d.Key.Attribute, Record: d.RecordSchema(), Personal: d.HasPersonalData()}
@@ -278,7 +279,7 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 		Workers: cfg.Workers, JobTimeout: cfg.JobTimeout,
 		Calendar: p.Calendar, Signatures: p.Signatures, Exchange: exchange, Registries: p.Registries,
 		Consents: engineConsents{p}, Clock: clk, Logger: log, Metrics: p.Web.Metrics(),
-	}, pool, p.Services, p.Population, p.Documents)
+	}, pool, p.Services, p.Registries, p.Documents)
 	if err != nil {
 		return nil, err
 	}
@@ -294,6 +295,7 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 	}
 	p.Registries.Use(set)
 	p.Registries.SetConsumers(p.registryConsumers)
+	p.Registries.SetAgencies(p.registryAgencies)
 
 	p.Web.AddReadyCheck("database", func(ctx context.Context) error { return pool.Ping(ctx) })
 	p.Services.Routes(p.Web, p.Agencies, cfg.AdminToken)
@@ -340,6 +342,20 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 	return p, nil
 }
 
+// registryAgencies names the agencies and their roles for the registries'
+// publishing and the GovStack Database API.
+func (p *Platform) registryAgencies(ctx context.Context) (map[string]registry.Agency, error) {
+	list, err := p.Agencies.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]registry.Agency, len(list))
+	for _, a := range list {
+		out[a.ID] = registry.Agency{Name: a.Name, Roles: a.Roles}
+	}
+	return out, nil
+}
+
 // registryConsumers lists the data sources of the current services' plans:
 // who reads which registry, for the data catalogue.
 func (p *Platform) registryConsumers(ctx context.Context) ([]registry.Consumer, error) {
@@ -360,8 +376,17 @@ func (p *Platform) registryConsumers(ctx context.Context) ([]registry.Consumer, 
 			if ds.Source.Registry == "" {
 				continue // read through the exchange, not from a registry
 			}
-			out = append(out, registry.Consumer{Service: d.ID, Version: d.Version, Registry: ds.Source.Registry,
-				DataSource: ds.Source.Name, Basis: ds.Source.Basis, Consent: ds.Source.Consent, Prefill: ds.Source.Prefill})
+			c := registry.Consumer{Service: d.ID, Version: d.Version, Registry: ds.Source.Registry,
+				DataSource: ds.Source.Name, Basis: ds.Source.Basis, Consent: ds.Source.Consent, Prefill: ds.Source.Prefill}
+			out = append(out, c)
+			if c.Registry == registry.PopulationRegistry {
+				// A person is read with their registered address.
+				c.Registry, c.Prefill = registry.AddressRegistry, nil
+				if slices.Contains(ds.Source.Prefill, "address") {
+					c.Prefill = []string{"kato", "street", "house", "flat"}
+				}
+				out = append(out, c)
+			}
 		}
 	}
 	return out, nil
@@ -394,9 +419,11 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) err
 	if err := p.InstallRegistries(ctx); err != nil {
 		return fmt.Errorf("install registries: %w", err)
 	}
+	// Definitions published or registries archived on another node.
+	go p.Registries.Watch(ctx, registry.WatchEvery)
 	var sample demo.Result
 	if cfg.Demo {
-		sample, err = demo.Run(ctx, demo.Seed{Agencies: p.Agencies, Population: p.Population, Registries: p.Registries, Services: p.Services, Keys: p.Documents}, cfg.DemoPeople, out)
+		sample, err = demo.Run(ctx, demo.Seed{Agencies: p.Agencies, Registries: p.Registries, Services: p.Services, Keys: p.Documents}, cfg.DemoPeople, out)
 		if err != nil {
 			return fmt.Errorf("seed demo data: %w", err)
 		}
@@ -409,6 +436,9 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) err
 		ln.Close()
 		return err
 	}
+	// Exchange gateways long-poll the consent feed on any node: wake them
+	// when another node changes a consent.
+	go p.Consents.ListenFeed(ctx)
 	if cfg.Workers > 0 { // a node without workers does no background work
 		if err := p.Notify.Start(ctx); err != nil {
 			ln.Close()

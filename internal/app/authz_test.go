@@ -42,7 +42,8 @@ type matrixRow struct {
 	// is), officer (gpo special-records-officer: holds the application's
 	// task), reader (mia migration-officer: reads the population registry),
 	// writer (mia registry-officer), admin (ORTAQ_ADMIN_TOKEN), payer (a
-	// payment gateway's system), bank (a system without scopes), public
+	// payment gateway's system), gateway (an exchange gateway's system:
+	// scope exchange-gateway), bank (a system without scopes), public
 	// (anyone: the owner is anonymous too).
 	owner string
 	// want is the status for anonymous, another citizen, the wrong officer
@@ -255,6 +256,7 @@ func TestAuthorisationMatrix(t *testing.T) {
 		"writer":    person(officer("mia", "registry-officer")),
 		"payer":     person(identity.Principal{Kind: identity.System, Subject: "pay-gateway", Roles: []string{identity.ScopePayments}}),
 		"bank":      person(identity.Principal{Kind: identity.System, Subject: "bank"}),
+		"gateway":   person(identity.Principal{Kind: identity.System, Subject: "exchange-gw", Roles: []string{identity.ScopeExchangeGateway}}),
 		"admin":     {header: []string{"Authorization", "Bearer matrix-admin"}},
 		"public":    {},
 	}

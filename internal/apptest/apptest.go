@@ -44,7 +44,7 @@ func StartConfig(t *testing.T, cfg app.Config, people int) *Running {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	sample, err := demo.Run(ctx, demo.Seed{Agencies: p.Agencies, Population: p.Population, Services: p.Services, Keys: p.Documents}, people, io.Discard)
+	sample, err := demo.Run(ctx, demo.Seed{Agencies: p.Agencies, Registries: p.Registries, Services: p.Services, Keys: p.Documents}, people, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,8 @@
 // May import: internal/app, internal/demo, internal/iin, internal/pg,
 // internal/process, internal/audit, internal/clock, internal/web,
 // internal/exchange, internal/exchange/catalogue, internal/exchange/gateway,
-// internal/exchange/xroad, internal/identity, internal/registry.
+// internal/exchange/xroad, internal/identity, internal/registry,
+// internal/consent, internal/outbox.
 package bench
 
 import (
@@ -131,8 +132,13 @@ func rawBaseline(ctx context.Context, pool *pgxpool.Pool, iins []iin.IIN, n, con
 	start := time.Now()
 	err := concurrently(n, concurrency, func(i int) error {
 		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			var addr []byte
-			if err := tx.QueryRow(ctx, `SELECT address FROM population_person WHERE iin = $1`, iins[i%len(iins)].String()).Scan(&addr); err != nil {
+			// The person and their address: the newest versions of their
+			// records in the population and addresses registries.
+			var person, addr []byte
+			if err := tx.QueryRow(ctx, `SELECT
+				(SELECT data FROM registry_record_version WHERE registry = 'population' AND key = $1 ORDER BY version DESC LIMIT 1),
+				(SELECT data FROM registry_record_version WHERE registry = 'addresses' AND key = $1 ORDER BY version DESC LIMIT 1)`,
+				iins[i%len(iins)].String()).Scan(&person, &addr); err != nil {
 				return err
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO bench_baseline (id, iin, payload, at) VALUES ($1, $2, $3, now())`, i, iins[i%len(iins)].String(), addr)

@@ -17,14 +17,19 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ortaq/ortaq/internal/audit"
 	"github.com/ortaq/ortaq/internal/clock"
+	"github.com/ortaq/ortaq/internal/consent"
 	"github.com/ortaq/ortaq/internal/exchange"
 	"github.com/ortaq/ortaq/internal/exchange/catalogue"
 	"github.com/ortaq/ortaq/internal/exchange/gateway"
 	"github.com/ortaq/ortaq/internal/exchange/xroad"
+	"github.com/ortaq/ortaq/internal/identity"
+	"github.com/ortaq/ortaq/internal/iin"
+	"github.com/ortaq/ortaq/internal/outbox"
 	"github.com/ortaq/ortaq/internal/pg"
 	"github.com/ortaq/ortaq/internal/web"
 )
@@ -36,6 +41,11 @@ type ExchangeConfig struct {
 	Rate        int           // requests/s offered in the latency phase (default 500)
 	LatencyFor  time.Duration // length of each latency phase (default 10s)
 	PGBin       string        // where initdb and postgres are; empty searches
+	// Consent makes the service a personal-data one and every gateway call
+	// present a person's consent: each gateway checks it with its replica
+	// of the centre's consents and ships the call to the centre's access
+	// log; the summary adds the time spent inside the check.
+	Consent bool
 }
 
 // Exchange measures client → gateway A → gateway B → provider (mutual TLS,
@@ -98,12 +108,30 @@ func Exchange(ctx context.Context, cfg ExchangeConfig, out io.Writer) (err error
 		return err
 	}
 	closers = append(closers, centreDB.Close)
-	if err := pg.Migrate(ctx, centreDB, []pg.Schema{audit.Schema(), exchange.Schema()}, log); err != nil {
+	if err := pg.Migrate(ctx, centreDB, []pg.Schema{audit.Schema(), outbox.Schema(), consent.Schema(), exchange.Schema()}, log); err != nil {
 		return err
 	}
 	auth := exchange.New(centreDB, clock.Real{}, "KZ")
 	ws := web.New(web.Config{Logger: log})
+	// The gateways' system token: a random one this run knows (the
+	// platform's token store needs the agencies' tables; this centre is
+	// the exchange and the consent ledger only).
+	gatewayToken := "oq_bench_" + uuid.NewString()
+	ws.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") == "Bearer "+gatewayToken {
+				r = r.WithContext(identity.WithPrincipal(r.Context(), identity.Principal{Kind: identity.System, Subject: "bench-gateways",
+					Roles: []string{identity.ScopeExchangeGateway}}))
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
 	auth.Routes(ws, "")
+	ledger := consent.New(centreDB, clock.Real{}, nil, log)
+	ledger.Routes(ws)
+	lctx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	go ledger.ListenFeed(lctx)
 	centreURL, err := serve(ws.Handler())
 	if err != nil {
 		return err
@@ -139,9 +167,23 @@ func Exchange(ctx context.Context, cfg ExchangeConfig, out io.Writer) (err error
 			return err
 		}
 	}
-	if err := auth.PutService(ctx, catalogue.Service{ID: svc, Title: "Persons", URL: providerURL}, actor); err != nil {
+	if err := auth.PutService(ctx, catalogue.Service{ID: svc, Title: "Persons", URL: providerURL, PersonalData: cfg.Consent}, actor); err != nil {
 		return err
 	}
+	var consentID string
+	subject, _ := iin.New(time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), iin.SexFemale, 4242)
+	if cfg.Consent {
+		c, err := ledger.Ask(ctx, consent.Request{SubjectIIN: subject.String(), Items: []string{"service:" + svc.String()},
+			Purpose: "loan application", ValidUntil: time.Now().Add(24 * time.Hour), ExchangeClient: client.String()}, "system:bench", "system:bench", "")
+		if err != nil {
+			return err
+		}
+		if _, err := ledger.Approve(ctx, c.ID, "", identity.Principal{Kind: identity.Citizen, Subject: subject.String()}, ""); err != nil {
+			return err
+		}
+		consentID = c.ID.String()
+	}
+	checks := &checkTimes{}
 	if err := auth.Grant(ctx, catalogue.Access{Client: client, Service: svc}, actor); err != nil {
 		return err
 	}
@@ -152,6 +194,7 @@ func Exchange(ctx context.Context, cfg ExchangeConfig, out io.Writer) (err error
 	var nodes []*node
 	var nodePools []*pgxpool.Pool
 	var peers []net.Listener
+	var replicas []*gateway.ConsentReplica
 	for i, m := range []xroad.ClientID{client.MemberID(), svc.MemberID()} {
 		tok, _, err := auth.NewEnrolmentToken(ctx, m, actor)
 		if err != nil {
@@ -177,10 +220,18 @@ func Exchange(ctx context.Context, cfg ExchangeConfig, out io.Writer) (err error
 		}
 		closers = append(closers, pool.Close)
 		nodePools = append(nodePools, pool)
-		n, err := gateway.Open(ctx, gateway.Config{DataDir: filepath.Join(dir, name), CentreURL: centreURL, Logger: log}, pool)
+		gcfg := gateway.Config{DataDir: filepath.Join(dir, name), CentreURL: centreURL, Logger: log}
+		var replica *gateway.ConsentReplica
+		if cfg.Consent {
+			replica = &gateway.ConsentReplica{URL: centreURL, Token: gatewayToken, Log: log,
+				Fallback: gateway.CentreConsent{URL: centreURL, Token: gatewayToken, Unrecorded: true}}
+			gcfg.Consent, gcfg.CentreToken = timedChecker{replica, checks}, gatewayToken
+		}
+		n, err := gateway.Open(ctx, gcfg, pool)
 		if err != nil {
 			return err
 		}
+		replicas = append(replicas, replica)
 		cl, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
@@ -188,6 +239,9 @@ func Exchange(ctx context.Context, cfg ExchangeConfig, out io.Writer) (err error
 		nctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { _ = n.Serve(nctx, gateway.Listeners{Client: cl, Peer: peers[i]}); close(done) }()
+		if replica != nil {
+			go replica.Run(nctx)
+		}
 		closers = append(closers, func() { cancel(); <-done; n.Close() })
 		nodes = append(nodes, &node{Node: n, client: "http://" + cl.Addr().String()})
 	}
@@ -197,10 +251,22 @@ func Exchange(ctx context.Context, cfg ExchangeConfig, out io.Writer) (err error
 		name, url string
 		header    http.Header
 	}
+	gwHeader := http.Header{xroad.HeaderClient: {client.String()}}
+	if cfg.Consent {
+		gwHeader.Set("Ortaq-Data-Subject", subject.String())
+		gwHeader.Set("Ortaq-Purpose", "loan application")
+		gwHeader.Set("Ortaq-Consent", consentID)
+		for deadline := time.Now().Add(30 * time.Second); !replicas[0].Current() || !replicas[1].Current(); {
+			if time.Now().After(deadline) {
+				return errors.New("the gateways' consent replicas did not catch up within 30 s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	paths := []path{
 		{"direct", providerURL + "/persons/42", nil},
 		{"proxy", proxyURL + "/persons/42", nil},
-		{"gateway", nodes[0].client + svc.Path("/persons/42"), http.Header{xroad.HeaderClient: {client.String()}}},
+		{"gateway", nodes[0].client + svc.Path("/persons/42"), gwHeader},
 	}
 	do := func(p path) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
@@ -334,10 +400,63 @@ func Exchange(ctx context.Context, cfg ExchangeConfig, out io.Writer) (err error
 	if e := errs.Load(); e > 0 {
 		fmt.Fprintf(out, "errors: %d (first: %v)\n", e, firstErr.Load())
 	}
+	consentSummary := ""
+	if cfg.Consent {
+		p50, p99, n, fallbacks := checks.summary()
+		var reported int64
+		for _, nd := range nodes {
+			if _, err := nd.ShipAccessReports(ctx); err != nil {
+				return err
+			}
+		}
+		if err := centreDB.QueryRow(ctx, `SELECT count(*) FROM audit_event WHERE action = 'consent.used' AND subject_iin = $1`, subject.String()).Scan(&reported); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "consent checks: %d on both gateways, p50 %.1f µs, p99 %.1f µs inside the gateway (%d while a replica was not current); %d uses in the centre's access log\n",
+			n, p50, p99, fallbacks, reported)
+		consentSummary = fmt.Sprintf(" consent_checks=%d consent_check_p50_us=%.1f consent_check_p99_us=%.1f consent_fallbacks=%d access_log_uses=%d", n, p50, p99, fallbacks, reported)
+	}
 	p := func(name string, q float64) float64 { return percentile(lat[name], q) }
 	fmt.Fprintf(out, "bench=exchange clients=%d direct_rps=%.0f proxy_rps=%.0f gateway_rps=%.0f rate=%d direct_p50_ms=%.3f direct_p99_ms=%.3f "+
-		"proxy_p50_ms=%.3f proxy_p99_ms=%.3f gateway_p50_ms=%.3f gateway_p99_ms=%.3f added_p50_ms=%.3f added_p99_ms=%.3f log_entries_a=%d log_entries_b=%d errors=%d skipped=%d\n",
+		"proxy_p50_ms=%.3f proxy_p99_ms=%.3f gateway_p50_ms=%.3f gateway_p99_ms=%.3f added_p50_ms=%.3f added_p99_ms=%.3f log_entries_a=%d log_entries_b=%d errors=%d skipped=%d%s\n",
 		cfg.Concurrency, rps["direct"], rps["proxy"], rps["gateway"], cfg.Rate, p("direct", .5), p("direct", .99), p("proxy", .5), p("proxy", .99),
-		p("gateway", .5), p("gateway", .99), p("gateway", .5)-p("direct", .5), p("gateway", .99)-p("direct", .99), logged[0], logged[1], errs.Load(), totalSkipped)
+		p("gateway", .5), p("gateway", .99), p("gateway", .5)-p("direct", .5), p("gateway", .99)-p("direct", .99), logged[0], logged[1], errs.Load(), totalSkipped, consentSummary)
 	return nil
+}
+
+// timedChecker times each consent check inside the gateway.
+type timedChecker struct {
+	r     *gateway.ConsentReplica
+	times *checkTimes
+}
+
+func (t timedChecker) CheckConsent(ctx context.Context, q gateway.ConsentQuery) error {
+	current := t.r.Current()
+	start := time.Now()
+	err := t.r.CheckConsent(ctx, q)
+	t.times.add(time.Since(start), !current)
+	return err
+}
+
+// checkTimes collects the consent checks' durations.
+type checkTimes struct {
+	mu        sync.Mutex
+	us        []float64
+	fallbacks int
+}
+
+func (c *checkTimes) add(d time.Duration, fallback bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.us = append(c.us, float64(d.Nanoseconds())/1000)
+	if fallback {
+		c.fallbacks++
+	}
+}
+
+func (c *checkTimes) summary() (p50, p99 float64, n, fallbacks int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	slices.Sort(c.us)
+	return percentile(c.us, .5), percentile(c.us, .99), len(c.us), c.fallbacks
 }

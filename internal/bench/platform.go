@@ -51,7 +51,7 @@ func startPlatform(ctx context.Context, databaseURL, pgBin string, workers, peop
 	if b.Platform, err = app.Build(cfg, b.db.Pool, log); err != nil {
 		return nil, err
 	}
-	seed := demo.Seed{Agencies: b.Agencies, Population: b.Population, Services: b.Services, Keys: b.Documents}
+	seed := demo.Seed{Agencies: b.Agencies, Registries: b.Registries, Services: b.Services, Keys: b.Documents}
 	if _, err = demo.Run(ctx, seed, people, out); err != nil {
 		return nil, err
 	}

@@ -43,7 +43,9 @@ func Registry(ctx context.Context, cfg RegistryConfig, out io.Writer) error {
 	if cfg.People < 1 || cfg.Reads < 1 || cfg.Concurrency < 1 || cfg.Rate < 1 || cfg.Duration <= 0 {
 		return errors.New("--people, --reads, --concurrency and --rate must be at least 1, --duration positive")
 	}
-	b, err := startPlatform(ctx, cfg.DatabaseURL, cfg.PGBin, 0, 100, out)
+	// No demo citizens: the benchmark imports its own persons into the
+	// empty population registry.
+	b, err := startPlatform(ctx, cfg.DatabaseURL, cfg.PGBin, 0, 0, out)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,8 @@ func (l *Ledger) Routes(s *web.Server) {
 	s.HandleFunc("POST /api/v1/consents/receipts/verify", l.handleVerify)
 	s.HandleFunc("GET /api/v1/consents/keys", l.handleKeys)
 	s.HandleFunc("POST /api/v1/consents/check", l.handleCheck)
+	s.HandleFunc("GET /api/v1/consents/feed", l.handleFeed)
+	s.HandleFunc("POST /api/v1/consents/access-reports", l.handleAccessReports)
 }
 
 func consentID(r *http.Request) (uuid.UUID, error) {
@@ -230,6 +232,9 @@ type CheckRequest struct {
 	Purpose    string   `json:"purpose"`
 	ConsentID  string   `json:"consent_id"`
 	RequestID  string   `json:"request_id"`
+	// Unrecorded: answer only, record nothing (exchange gateways only,
+	// which report the call's outcome later: access reports).
+	Unrecorded bool `json:"unrecorded,omitempty"`
 }
 
 // handleCheck answers a consent check for a system: its own uses
@@ -276,12 +281,15 @@ func (l *Ledger) handleCheck(w http.ResponseWriter, r *http.Request) error {
 	if len(fields) > 0 {
 		return apierr.New(apierr.Validation, fields...)
 	}
+	if req.Unrecorded && !p.HasScope(identity.ScopeExchangeGateway) {
+		return apierr.New(apierr.Forbidden)
+	}
 	channel := "api"
 	if strings.HasPrefix(requester, "exchange:") {
 		channel = "exchange"
 	}
 	b, err := l.Check(r.Context(), nil, Need{Subject: req.SubjectIIN, Requester: requester, Items: req.Items,
-		Purpose: req.Purpose, ConsentID: cid, Actor: p.Actor(), Channel: channel,
+		Purpose: req.Purpose, ConsentID: cid, Actor: p.Actor(), Channel: channel, Unrecorded: req.Unrecorded,
 		RequestID: cmp.Or(req.RequestID, web.RequestID(r.Context()))})
 	if err != nil {
 		return err

@@ -39,6 +39,10 @@ type Need struct {
 	// "process"; Object what for ("application:<id>"). Both for the trail.
 	Channel, Object string
 	RequestID       string
+	// Unrecorded asks for the answer only: neither the use nor a refusal
+	// is recorded. An exchange gateway asks so when its replica is not
+	// current, and reports the call's outcome later (access reports).
+	Unrecorded bool
 }
 
 // Basis is what allowed a use: the consent.
@@ -86,6 +90,9 @@ func (l *Ledger) Check(ctx context.Context, tx pgx.Tx, n Need) (Basis, error) {
 		return Basis{}, fmt.Errorf("consent check: subject, requester, items and purpose are required")
 	}
 	if c, ok := l.grants.find(n, l.clock.Now()); ok {
+		if n.Unrecorded {
+			return Basis{ConsentID: c.ID, ValidUntil: c.ValidUntil}, nil
+		}
 		return Basis{ConsentID: c.ID, ValidUntil: c.ValidUntil}, l.used(ctx, tx, n, c)
 	}
 	q := `SELECT ` + consentCols + ` FROM consent WHERE subject_iin = $1 AND (requester = $2 OR exchange_client = $3)`
@@ -128,6 +135,9 @@ func (l *Ledger) Check(ctx context.Context, tx pgx.Tx, n Need) (Basis, error) {
 		switch c.Status {
 		case Granted:
 			b := Basis{ConsentID: c.ID, ValidUntil: c.ValidUntil}
+			if n.Unrecorded {
+				return b, nil
+			}
 			return b, l.used(ctx, tx, n, c)
 		case Revoked: // the newest covering consent says why
 			if best < 2 {
@@ -151,6 +161,9 @@ func (l *Ledger) Check(ctx context.Context, tx pgx.Tx, n Need) (Basis, error) {
 	if n.ConsentID != uuid.Nil {
 		consentID = n.ConsentID.String()
 	}
+	if n.Unrecorded {
+		return Basis{}, apierr.New(code, fields...)
+	}
 	if err := l.deny(ctx, n, string(code), consentID); err != nil {
 		return Basis{}, err
 	}
@@ -170,10 +183,7 @@ func uncovered(c Consent, n Need) []apierr.FieldError {
 
 // used records an allowed use in tx (or its own transaction).
 func (l *Ledger) used(ctx context.Context, tx pgx.Tx, n Need, c Consent) error {
-	rec := func(tx pgx.Tx) error {
-		return audit.Record(ctx, tx, audit.Event{At: l.clock.Now(), Actor: n.Actor, Action: "consent.used", SubjectIIN: n.Subject,
-			Object: usageObject(c.ID.String(), n), Purpose: n.Purpose, RequestID: n.RequestID})
-	}
+	rec := func(tx pgx.Tx) error { return recordUse(ctx, tx, l.clock.Now(), n, c.ID.String()) }
 	if tx != nil {
 		return rec(tx)
 	}
@@ -198,17 +208,30 @@ func usageObject(consentID string, n Need) string {
 	return b.String()
 }
 
+// recordUse writes the audit event consent.used of an allowed use.
+func recordUse(ctx context.Context, tx pgx.Tx, at time.Time, n Need, consentID string) error {
+	return audit.Record(ctx, tx, audit.Event{At: at, Actor: n.Actor, Action: "consent.used", SubjectIIN: n.Subject,
+		Object: usageObject(consentID, n), Purpose: n.Purpose, RequestID: n.RequestID})
+}
+
+// recordDenial writes a refused attempt in tx: the audit event
+// consent.denied and the data-protection officer's alert (outbox topic
+// consent.denied).
+func recordDenial(ctx context.Context, tx pgx.Tx, at time.Time, n Need, code, consentID string) error {
+	d := Denial{SubjectIIN: n.Subject, Requester: n.Requester, Actor: n.Actor, Items: n.Items, Purpose: n.Purpose,
+		ConsentID: consentID, Code: code, Channel: n.Channel, At: at, RequestID: n.RequestID}
+	if err := audit.Record(ctx, tx, audit.Event{At: at, Actor: n.Actor, Action: "consent.denied", SubjectIIN: n.Subject,
+		Object: "denied:" + code + " " + usageObject(consentID, n), Purpose: n.Purpose, RequestID: n.RequestID}); err != nil {
+		return err
+	}
+	return outbox.Emit(ctx, tx, at, "consent.denied", n.Subject, d)
+}
+
 // deny records a refused attempt in its own transaction.
 func (l *Ledger) deny(ctx context.Context, n Need, code, consentID string) error {
 	now := l.clock.Now()
-	d := Denial{SubjectIIN: n.Subject, Requester: n.Requester, Actor: n.Actor, Items: n.Items, Purpose: n.Purpose,
-		ConsentID: consentID, Code: code, Channel: n.Channel, At: now, RequestID: n.RequestID}
 	err := pg.InTx(context.WithoutCancel(ctx), l.pool, func(tx pgx.Tx) error {
-		if err := audit.Record(ctx, tx, audit.Event{At: now, Actor: n.Actor, Action: "consent.denied", SubjectIIN: n.Subject,
-			Object: "denied:" + code + " " + usageObject(consentID, n), Purpose: n.Purpose, RequestID: n.RequestID}); err != nil {
-			return err
-		}
-		return outbox.Emit(ctx, tx, now, "consent.denied", n.Subject, d)
+		return recordDenial(ctx, tx, now, n, code, consentID)
 	})
 	if err != nil {
 		return fmt.Errorf("record denied access: %w", err)

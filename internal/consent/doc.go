@@ -23,6 +23,15 @@
 // once, so a revoked consent is refused within a second on every node.
 // Refusals are never cached.
 //
+// Exchange gateways decide their checks alone, from a replica of the
+// consents of the exchange's clients: they follow the consent feed
+// (GET /api/v1/consents/feed, systems with the exchange-gateway scope; see
+// feed.go for its commit-safe cursor and the wake-up of long-polls by
+// LISTEN/NOTIFY, [Ledger.ListenFeed]) and report the calls they passed or
+// refused afterwards (POST /api/v1/consents/access-reports,
+// [Ledger.RecordAccess]): consent.used, exchange.personal_data (a legal
+// basis), or consent.denied with the officer's alert, each call once.
+//
 // The process engine calls Check for a service's data source marked
 // consent: true through an interface of its own, with Requester "agency:<the
 // service's agency>", Items "registry.attribute" for each attribute the
@@ -38,7 +47,9 @@
 //
 // Owns: tables consent, consent_revision, consent_key, consent_receipt,
 // consent_policy, consent_policy_revision, consent_data_agreement,
-// consent_individual; routes /api/v1/consents..., the GovStack Consent API
+// consent_individual, consent_access_report (and the sequence
+// consent_change_seq, the trigger consent_feed_stamp, NOTIFY channel
+// consent_feed); routes /api/v1/consents..., the GovStack Consent API
 // under /gs/consent/; outbox topics consent.granted, consent.revoked,
 // consent.denied (and notify.message.requested for the codes).
 //

@@ -28,8 +28,11 @@ func (f *fixture) server(t *testing.T) *httptest.Server {
 			if h := r.Header.Get("X-Test-Principal"); h != "" {
 				p := strings.Split(h, ":")
 				pr := identity.Principal{Kind: identity.Kind(p[0]), Subject: p[1]}
-				if len(p) == 3 {
+				if len(p) >= 3 {
 					pr.Agency = p[2]
+				}
+				if len(p) == 4 { // kind:subject:agency:scope,scope
+					pr.Roles = strings.Split(p[3], ",")
 				}
 				r = r.WithContext(identity.WithPrincipal(r.Context(), pr))
 			}

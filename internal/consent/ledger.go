@@ -93,6 +93,7 @@ type Ledger struct {
 	log    *slog.Logger
 	keys   keyring
 	grants grantCache
+	feed   feedHub
 }
 
 // New returns the ledger on pool. items may be nil: then every well-formed
@@ -270,6 +271,7 @@ func (l *Ledger) Ask(ctx context.Context, req Request, requester, actor, request
 	if err != nil {
 		return Consent{}, err
 	}
+	l.feed.wake()
 	return c, nil
 }
 
@@ -424,6 +426,7 @@ func (l *Ledger) change(ctx context.Context, id uuid.UUID, fn func(tx pgx.Tx, c 
 	if err != nil {
 		return Consent{}, err
 	}
+	l.feed.wake()
 	if refusal != nil {
 		return Consent{}, refusal
 	}

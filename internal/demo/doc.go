@@ -1,7 +1,8 @@
 // Package demo seeds a platform with demonstration data: agencies with
 // signing keys, a synthetic population with valid, obviously synthetic IINs
-// (serial numbers from 9000), and the demo e-services. Seeding is idempotent:
-// running it again changes nothing.
+// (serial numbers from 9000) written into the population and addresses
+// registries (and the first citizens into every demo registry), and the
+// demo e-services. Seeding is idempotent: running it again changes nothing.
 //
 // No real person's data is used anywhere.
 //

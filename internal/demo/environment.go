@@ -31,11 +31,11 @@ func Environment() servicedef.Environment {
 		Registries: map[string]servicedef.Registry{"population": servicedef.PopulationRegistry()},
 	}
 	// The declarative registries, as the platform serves them (app.Build
-	// does the same from its store); the population stays the first
-	// issue's.
+	// does the same from its store); a population source reads a person,
+	// in the shape above.
 	if set, bad, err := registry.LoadSet(registries.Files, nil); err == nil && len(bad) == 0 {
 		for name, d := range set.Registries {
-			if name != "population" {
+			if name != registry.PopulationRegistry {
 				env.Registries[name] = servicedef.Registry{Key: d.Key.Attribute, Record: d.RecordSchema(), Personal: d.HasPersonalData()}
 			}
 		}

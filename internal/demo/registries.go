@@ -13,26 +13,16 @@ import (
 )
 
 // RegistryPeople is how many of the synthetic citizens (the first ones)
-// the demo registries describe: enough to try every registry, few enough to
-// keep `ortaq serve --demo` starting in about a second.
+// all the demo registries describe (every citizen is in the population and
+// addresses registries): enough to try every registry, few enough to keep
+// `ortaq serve --demo` starting in about a second.
 const RegistryPeople = 2000
 
 // demoBasis is the legal basis written on the demo's records.
 const demoBasis = "demo data (synthetic)"
 
-// sliceRows is a registry.RowReader over records built in memory.
-type sliceRows struct {
-	recs []map[string]any
-	i    int
-}
-
-func (s *sliceRows) Next() (registry.Row, error) {
-	if s.i >= len(s.recs) {
-		return registry.Row{}, io.EOF
-	}
-	s.i++
-	return registry.Row{N: s.i, Data: s.recs[s.i-1]}, nil
-}
+// registriesAsOf is the day the demo registries describe.
+var registriesAsOf = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // DemoRegistries are the records of the demo registries for citizens,
 // derived only from them: family links (parents, children, spouses),
@@ -47,7 +37,7 @@ type DemoRegistries struct {
 
 // BuildRegistries derives the demo registries' records from citizens.
 func BuildRegistries(citizens []Citizen) DemoRegistries {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := registriesAsOf
 	out := DemoRegistries{Records: map[string][]map[string]any{}}
 	add := func(reg string, rec map[string]any) { out.Records[reg] = append(out.Records[reg], rec) }
 	date := func(t time.Time) string { return t.Format(time.DateOnly) }
@@ -105,14 +95,7 @@ func BuildRegistries(citizens []Citizen) DemoRegistries {
 	}
 	married := 0
 	for i, c := range citizens {
-		rec := map[string]any{"iin": c.IIN.String(), "last_name": c.LastName, "first_name": c.FirstName, "birth_date": date(c.BirthDate),
-			"sex": c.Sex.String(), "citizenship": "KZ"}
-		if c.Patronymic != "" {
-			rec["patronymic"] = c.Patronymic
-		}
-		if HasAddress(c) {
-			rec["address_kato"] = c.Address.KATO
-		}
+		rec, address := personRecords(i, c, now)
 		birth := map[string]any{"act_id": actID("B", c.BirthDate), "act_type": "birth", "act_date": date(c.BirthDate), "person_iin": c.IIN.String()}
 		if m := mother[i]; m >= 0 {
 			rec["mother_iin"] = citizens[m].IIN.String()
@@ -169,16 +152,8 @@ func BuildRegistries(citizens []Citizen) DemoRegistries {
 		add("population", rec)
 
 		adult := c.BirthDate.AddDate(18, 0, 0).Before(now)
-		if HasAddress(c) {
-			reg := c.BirthDate
-			if adult {
-				reg = c.BirthDate.AddDate(18, int(i%12), 0)
-			}
-			a := map[string]any{"iin": c.IIN.String(), "kato": c.Address.KATO, "street": c.Address.Street, "house": c.Address.House, "registered_on": date(reg)}
-			if c.Address.Flat != "" {
-				a["flat"] = c.Address.Flat
-			}
-			add("addresses", a)
+		if address != nil {
+			add("addresses", address)
 		}
 		if c.BirthDate.AddDate(16, 0, 0).Before(now) {
 			issued := now.AddDate(-(i % 9), -(i % 12), 0)
@@ -256,14 +231,38 @@ func BuildRegistries(citizens []Citizen) DemoRegistries {
 	return out
 }
 
-// LoadRegistries loads the demo registries for the first RegistryPeople
-// citizens into registries that are still empty, then writes the later
-// versions (marriages, deaths).
-func LoadRegistries(ctx context.Context, store *registry.Store, citizens []Citizen, out io.Writer) error {
-	if len(citizens) > RegistryPeople {
-		citizens = citizens[:RegistryPeople]
+// personRecords are citizen i's records in the population registry
+// (without family links) and the addresses registry (nil without an
+// address), as of now.
+func personRecords(i int, c Citizen, now time.Time) (person, address map[string]any) {
+	date := func(t time.Time) string { return t.Format(time.DateOnly) }
+	person = map[string]any{"iin": c.IIN.String(), "last_name": c.LastName, "first_name": c.FirstName, "birth_date": date(c.BirthDate),
+		"sex": c.Sex.String(), "citizenship": "KZ"}
+	if c.Patronymic != "" {
+		person["patronymic"] = c.Patronymic
 	}
-	empty, err := store.Empty(ctx, "population")
+	if !HasAddress(c) {
+		return person, nil
+	}
+	person["address_kato"] = c.Address.KATO
+	reg := c.BirthDate
+	if c.BirthDate.AddDate(18, 0, 0).Before(now) {
+		reg = c.BirthDate.AddDate(18, int(i%12), 0)
+	}
+	address = map[string]any{"iin": c.IIN.String(), "kato": c.Address.KATO, "street": c.Address.Street, "house": c.Address.House, "registered_on": date(reg)}
+	if c.Address.Flat != "" {
+		address["flat"] = c.Address.Flat
+	}
+	return person, address
+}
+
+// LoadRegistries loads the demo registries into registries that are still
+// empty: every citizen into the population and addresses registries (the
+// persons the engine reads), the first RegistryPeople of them into all
+// (family links, acts, documents...), then the later versions (marriages,
+// deaths).
+func LoadRegistries(ctx context.Context, store *registry.Store, citizens []Citizen, out io.Writer) error {
+	empty, err := store.Empty(ctx, registry.PopulationRegistry)
 	if err != nil {
 		return err
 	}
@@ -271,14 +270,22 @@ func LoadRegistries(ctx context.Context, store *registry.Store, citizens []Citiz
 		return nil // loaded before
 	}
 	start := time.Now()
-	demo := BuildRegistries(citizens)
+	described := citizens[:min(len(citizens), RegistryPeople)]
+	demo := BuildRegistries(described)
+	for i := len(described); i < len(citizens); i++ {
+		person, address := personRecords(i, citizens[i], registriesAsOf)
+		demo.Records[registry.PopulationRegistry] = append(demo.Records[registry.PopulationRegistry], person)
+		if address != nil {
+			demo.Records[registry.AddressRegistry] = append(demo.Records[registry.AddressRegistry], address)
+		}
+	}
 	total := 0
 	for _, d := range store.Definitions() {
 		recs := demo.Records[d.Name]
 		if len(recs) == 0 {
 			continue
 		}
-		rep, err := store.Import(ctx, d.Name, &sliceRows{recs: recs}, registry.ImportOptions{Actor: "system:demo", Basis: demoBasis,
+		rep, err := store.Import(ctx, d.Name, registry.Rows(recs), registry.ImportOptions{Actor: "system:demo", Basis: demoBasis,
 			ValidFrom: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)})
 		if err != nil {
 			return fmt.Errorf("demo registry %s: %w", d.Name, err)

@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"time"
 
@@ -15,9 +14,9 @@ import (
 
 // Seed is what the demo needs to write to.
 type Seed struct {
-	Agencies   *agency.Store
-	Population *registry.Population
-	// Registries, if set, get the demo registries (RegistryPeople citizens).
+	Agencies *agency.Store
+	// Registries get the demo registries: every citizen in the population
+	// and addresses registries, the first RegistryPeople in all of them.
 	Registries *registry.Store
 	Services   *service.Catalogue
 	Keys       interface {
@@ -110,29 +109,14 @@ func Run(ctx context.Context, s Seed, population int, out io.Writer) (Result, er
 		return Result{}, err
 	}
 	citizens := Population(population, PopulationSeed)
-	count, err := s.Population.Count(ctx)
+	if err := LoadRegistries(ctx, s.Registries, citizens, out); err != nil {
+		return Result{}, err
+	}
+	counts, err := s.Registries.Counts(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	if count == 0 && population > 0 {
-		fmt.Fprintf(out, "demo: creating %d synthetic citizens in the population registry...\n", population)
-		persons := make([]registry.Person, len(citizens))
-		for i, c := range citizens {
-			persons[i] = toPerson(c)
-		}
-		start := time.Now()
-		n, err := s.Population.Import(ctx, persons)
-		if err != nil {
-			return Result{}, err
-		}
-		fmt.Fprintf(out, "demo: %d citizens imported in %s\n", n, time.Since(start).Round(time.Millisecond))
-		count = n
-	}
-	if s.Registries != nil {
-		if err := LoadRegistries(ctx, s.Registries, citizens, out); err != nil {
-			return Result{}, err
-		}
-	}
+	count := counts[registry.PopulationRegistry]
 	r := Result{Citizens: count}
 	for _, c := range citizens {
 		if HasAddress(c) && r.WithAddress == "" {
@@ -143,20 +127,4 @@ func Run(ctx context.Context, s Seed, population int, out io.Writer) (Result, er
 		}
 	}
 	return r, nil
-}
-
-func toPerson(c Citizen) registry.Person {
-	p := registry.Person{
-		IIN: c.IIN, LastName: c.LastName, FirstName: c.FirstName, Patronymic: c.Patronymic,
-		BirthDate: c.BirthDate, Sex: c.Sex.String(),
-	}
-	if HasAddress(c) {
-		p.Address = &registry.Address{
-			KATO:     c.Address.KATO,
-			Region:   i18n.Text{KK: c.Address.Region.KK, RU: c.Address.Region.RU, EN: c.Address.Region.EN},
-			Locality: i18n.Text{KK: c.Address.Locality.KK, RU: c.Address.Locality.RU, EN: c.Address.Locality.EN},
-			Street:   c.Address.Street, House: c.Address.House, Flat: c.Address.Flat,
-		}
-	}
-	return p
 }

@@ -32,9 +32,14 @@ type Principal struct {
 // were paid.
 const ScopePayments = "payments"
 
+// ScopeExchangeGateway lets an exchange gateway follow the consent feed of
+// the exchange's clients and report the personal-data calls it passed or
+// refused.
+const ScopeExchangeGateway = "exchange-gateway"
+
 // SystemScopes are the platform-wide roles an organisation's system may
 // hold.
-var SystemScopes = []string{ScopePayments}
+var SystemScopes = []string{ScopePayments, ScopeExchangeGateway}
 
 // HasScope reports whether p is a system holding scope.
 func (p Principal) HasScope(scope string) bool {

@@ -37,9 +37,10 @@ type Services interface {
 	Plan(ctx context.Context, id string, version int) (*servicedef.Plan, error)
 }
 
-// PersonReader reads the population registry, auditing each read in tx. It
-// must use only tx: a run holds one pooled connection and never waits for
-// another.
+// PersonReader reads a person (registry.Store.Person: the population
+// record with the address of the addresses registry), auditing each record
+// read in tx. It must use only tx: a run holds one pooled connection and
+// never waits for another.
 type PersonReader interface {
 	Person(ctx context.Context, tx pgx.Tx, id iin.IIN, a registry.Access) (registry.Person, bool, error)
 }
@@ -90,7 +91,8 @@ type Config struct {
 	// one, a signature sent is refused with an internal error.
 	Signatures SignatureVerifier
 	// Registries reads data sources of declarative registries (every
-	// registry but the population, which PersonReader serves).
+	// registry but the population, whose data sources read a person through
+	// PersonReader).
 	Registries RecordReader
 	// Consents checks another person's consent for data sources that rest
 	// on consent (internal/consent's ledger).

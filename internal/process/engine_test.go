@@ -29,6 +29,7 @@ import (
 	"github.com/ortaq/ortaq/internal/registry"
 	"github.com/ortaq/ortaq/internal/service"
 	"github.com/ortaq/ortaq/internal/servicedef"
+	"github.com/ortaq/ortaq/registries"
 	"github.com/ortaq/ortaq/services"
 )
 
@@ -39,7 +40,7 @@ type bundle struct {
 	engine   *process.Engine
 	services *service.Catalogue
 	docs     *document.Store
-	people   *registry.Population
+	people   *registry.Store // the population and addresses registries
 	// Citizens of the test registry.
 	withAddress, withoutAddress, unknown iin.IIN
 }
@@ -53,6 +54,19 @@ func mustIIN(t testing.TB, birth time.Time, sex iin.Sex, serial int) iin.IIN {
 	}
 	t.Fatalf("no valid IIN near serial %d", serial)
 	return ""
+}
+
+// personRegistries is a registry store serving the platform's registry
+// definitions (the population and addresses) and classifiers (KATO).
+func personRegistries(t testing.TB, pool *pgxpool.Pool, clk clock.Clock) *registry.Store {
+	t.Helper()
+	set, bad, err := registry.LoadSet(registries.Files, nil)
+	if err != nil || len(bad) > 0 {
+		t.Fatalf("registry definitions: %v %v", err, bad)
+	}
+	s := registry.NewStore(pool, clk)
+	s.Use(set)
+	return s
 }
 
 // addressCertificate is the demo definition, read from services/.
@@ -123,7 +137,7 @@ func setupWith(t *testing.T, nodes int, o options) (*bundle, []*process.Engine) 
 		pool:     db.Pool,
 		services: newCatalogue(db.Pool),
 		docs:     document.NewStore(db.Pool, clk),
-		people:   registry.NewPopulation(db.Pool, clk),
+		people:   personRegistries(t, db.Pool, clk),
 	}
 	bin, _ := iin.NewBIN(time.Date(2023, 9, 1, 0, 0, 0, 0, time.UTC), '4', '0', 90001)
 	if err := agency.NewStore(db.Pool).Save(ctx, agency.Agency{ID: "mia", BIN: bin, Name: i18n.Text{KK: "ІІМ", RU: "МВД", EN: "MIA"}}); err != nil {
@@ -140,12 +154,11 @@ func setupWith(t *testing.T, nodes int, o options) (*bundle, []*process.Engine) 
 	b.withAddress = mustIIN(t, birth, iin.SexMale, 9001)
 	b.withoutAddress = mustIIN(t, birth, iin.SexFemale, 9101)
 	b.unknown = mustIIN(t, birth, iin.SexMale, 9201)
-	addr := &registry.Address{KATO: "711110000", Region: i18n.Text{KK: "Астана қ.", RU: "г. Астана", EN: "Astana"},
-		Locality: i18n.Text{KK: "Алматы ауданы", RU: "район Алматы", EN: "Almaty district"}, Street: "Абай даңғылы", House: "10", Flat: "5"}
-	if _, err := b.people.Import(ctx, []registry.Person{
+	addr := &registry.Address{KATO: "711110000", Street: "Абай даңғылы", House: "10", Flat: "5"}
+	if err := b.people.ImportPersons(ctx, []registry.Person{
 		{IIN: b.withAddress, LastName: "Сейітов", FirstName: "Асан", BirthDate: birth, Sex: "male", Address: addr},
 		{IIN: b.withoutAddress, LastName: "Сейітова", FirstName: "Әсел", BirthDate: birth, Sex: "female"},
-	}); err != nil {
+	}, registry.ImportOptions{Actor: "system:test", Basis: "test fixture"}); err != nil {
 		t.Fatal(err)
 	}
 	verifier := esign.NewVerifier(db.Pool, clk)
@@ -249,12 +262,26 @@ func TestCertificateIssuedAndVerifiable(t *testing.T) {
 		t.Errorf("signed payload names %s/%s; want %s/mia", v.Document.Subject, v.Document.Issuer, b.withAddress)
 	}
 
-	// The registry read was audited, with the application as its reason.
-	var audited int
-	err = b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_event WHERE subject_iin = $1 AND action = 'registry.population.read' AND object = $2`,
-		b.withAddress.String(), "application:"+a.ID.String()).Scan(&audited)
-	if err != nil || audited != 1 {
-		t.Errorf("audit events for the read = %d, %v; want 1", audited, err)
+	// The reads of the person's two records were audited, each with the
+	// application as its reason.
+	rows, err := b.pool.Query(ctx, `SELECT action, object FROM audit_event WHERE subject_iin = $1 ORDER BY id`, b.withAddress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audited []string
+	for rows.Next() {
+		var action, object string
+		if err := rows.Scan(&action, &object); err != nil {
+			t.Fatal(err)
+		}
+		audited = append(audited, action+" "+object)
+	}
+	reason := " for application:" + a.ID.String()
+	if got, want := fmt.Sprint(audited), fmt.Sprint([]string{
+		"registry.population.read registry:population/" + b.withAddress.String() + reason,
+		"registry.addresses.read registry:addresses/" + b.withAddress.String() + reason,
+	}); got != want {
+		t.Errorf("audit events of the read = %s; want %s", got, want)
 	}
 	events, err := outbox.After(ctx, b.pool, 0, 100)
 	if err != nil {
@@ -262,7 +289,9 @@ func TestCertificateIssuedAndVerifiable(t *testing.T) {
 	}
 	var topics []string
 	for _, e := range events {
-		topics = append(topics, e.Topic)
+		if !strings.HasPrefix(e.Topic, "registry.") { // the fixtures' import
+			topics = append(topics, e.Topic)
+		}
 	}
 	if got, want := fmt.Sprint(topics), "[process.application.submitted process.application.decided]"; got != want {
 		t.Errorf("outbox = %s; want %s", got, want)
@@ -487,7 +516,7 @@ func TestMoreWorkersThanConnections(t *testing.T) {
 	defer small.Close()
 	services := newCatalogue(small)
 	e, err := process.New(process.Config{Workers: 8, JobTimeout: 5 * time.Second,
-		Logger: slog.New(slog.DiscardHandler)}, small, services, registry.NewPopulation(small, clock.Real{}), document.NewStore(small, clock.Real{}))
+		Logger: slog.New(slog.DiscardHandler)}, small, services, personRegistries(t, small, clock.Real{}), document.NewStore(small, clock.Real{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -289,7 +289,9 @@ func (f *flowRun) read(ctx context.Context, d servicedef.PlanData, a *servicedef
 		return f.readExchange(ctx, d, a, key, purpose)
 	}
 	switch d.Source.Registry {
-	case "population":
+	case registry.PopulationRegistry:
+		// A person: the population record with the registered address of
+		// the addresses registry, both reads audited.
 		id, err := iin.Parse(key)
 		if err != nil {
 			return "not_found", detail, nil

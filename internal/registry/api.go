@@ -54,6 +54,7 @@ func (d *Definition) citizenReads(p identity.Principal) bool {
 // Routes mounts the registries API on s.
 func (s *Store) Routes(srv *web.Server) {
 	srv.HandleFunc("GET /api/v1/registries", s.handleList)
+	srv.HandleFunc("POST /api/v1/registries", s.handlePublish)
 	srv.HandleFunc("GET /api/v1/registries/{registry}", s.handleDefinition)
 	srv.HandleFunc("GET /api/v1/registries/{registry}/records", s.handleSearch)
 	srv.HandleFunc("POST /api/v1/registries/{registry}/records", s.handleCreate)
@@ -172,6 +173,10 @@ func (s *Store) explain(e audit.Event, subject string) DataUsageView {
 			v.Items = []string{name}
 			v.Basis = d.Basis
 		}
+	case e.Action == "exchange.personal_data":
+		// An exchange gateway's report of a call on a legal basis (the
+		// purpose carries it): the object is "service:<service id>".
+		v.Items = []string{e.Object}
 	}
 	if _, basis, ok := strings.Cut(e.Purpose, "(legal basis: "); ok && v.Basis == "" {
 		v.Basis = strings.TrimSuffix(basis, ")")
@@ -227,6 +232,10 @@ func (s *Store) DataUsage(ctx context.Context, who identity.Principal, limit int
 type DefinitionView struct {
 	*Definition
 	Records int64 `json:"records"`
+	// DatabaseID is the registry's stable number (the GovStack Database
+	// API's id); Archived: it takes no new writes.
+	DatabaseID int64 `json:"database_id,omitempty"`
+	Archived   bool  `json:"archived,omitempty"`
 }
 
 func (s *Store) handleList(w http.ResponseWriter, r *http.Request) error {
@@ -236,7 +245,8 @@ func (s *Store) handleList(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []DefinitionView{}
 	for _, d := range s.Definitions() {
-		out = append(out, DefinitionView{d, counts[d.Name]})
+		db, _ := s.DatabaseOf(d.Name)
+		out = append(out, DefinitionView{d, counts[d.Name], db.ID, db.ArchivedAt != nil})
 	}
 	web.WriteJSON(w, http.StatusOK, map[string]any{"registries": out})
 	return nil
@@ -583,6 +593,8 @@ func publicError(err error) error {
 		return apierr.New(apierr.RecordCancelled)
 	case errors.Is(err, ErrUnknownRegistry):
 		return apierr.New(apierr.RegistryNotFound)
+	case errors.Is(err, ErrArchived):
+		return apierr.New(apierr.RegistryArchived)
 	}
 	return err
 }
@@ -631,6 +643,9 @@ func (s *Store) handleImport(w http.ResponseWriter, r *http.Request) error {
 		}
 		if errors.Is(err, context.Canceled) {
 			return err
+		}
+		if errors.Is(err, ErrArchived) {
+			return apierr.New(apierr.RegistryArchived)
 		}
 		return apierr.Wrap(apierr.ImportBroken, err)
 	}

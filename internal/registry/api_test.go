@@ -21,19 +21,7 @@ import (
 // header X-Test-Principal (kind:subject:agency:role).
 func apiServer(t *testing.T, s *registry.Store) http.Handler {
 	srv := web.New(web.Config{Logger: slog.New(slog.DiscardHandler)})
-	srv.Use(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if h := r.Header.Get("X-Test-Principal"); h != "" {
-				f := strings.Split(h, ":")
-				p := identity.Principal{Kind: identity.Kind(f[0]), Subject: f[1]}
-				if len(f) == 4 {
-					p.Agency, p.Roles = f[2], []string{f[3]}
-				}
-				r = r.WithContext(identity.WithPrincipal(r.Context(), p))
-			}
-			next.ServeHTTP(w, r)
-		})
-	})
+	srv.Use(testPrincipal)
 	s.Routes(srv)
 	s.CatalogueRoutes(srv)
 	return srv.Handler()

@@ -18,14 +18,28 @@
 // to read a person's data without leaving a trace. [Store.Import] loads CSV
 // or NDJSON streams row by row, rejecting bad rows by row and field.
 //
-// The population registry of the first issue, [Population] on table
-// population_person, stays as it was: the process engine reads it.
+// The process engine reads a person with [Store.Person]: the population
+// record and the addresses record of an IIN in one query, composed into a
+// [Person] whose address names its region and locality from the KATO
+// classifier, each record read audited in the same statement.
 //
-// Owns: tables population_person, registry_definition, registry_classifier,
-// registry_record_version; routes /api/v1/registries/...,
-// /api/v1/classifiers/..., /api/v1/catalogue/..., the GovStack Digital
-// Registries API under /gs/registries/; outbox topics
-// registry.<name>.changed.
+// Definitions come from the files ([Store.Install]) and from the API
+// ([Store.Publish]: POST /api/v1/registries with a YAML file, or the
+// GovStack Database API's modify, converted by [GovStackDefinition]), both
+// checked by [ParseDefinition]; a version that would make records invalid
+// is refused. Only platform administrators and the owner agency's
+// registry administrators ([RegistryAdministratorRole]) publish and
+// archive ([Store.Archive]: no new writes, nothing deleted). Each registry
+// has a stable number in registry_database (the Database API's id); every
+// node reloads published definitions and archives within a second
+// ([Store.Watch]), and at start-up the newest installed version wins.
+//
+// Owns: tables registry_definition, registry_classifier,
+// registry_record_version, registry_database; routes
+// /api/v1/registries/..., /api/v1/classifiers/..., /api/v1/catalogue/...,
+// the GovStack Digital Registries Data and Database APIs under
+// /gs/registries/; outbox topics registry.<name>.changed,
+// registry.definition.changed.
 //
 // May import: internal/pg, internal/audit, internal/outbox, internal/iin,
 // internal/i18n, internal/clock, internal/apierr, internal/identity,

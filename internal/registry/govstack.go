@@ -40,7 +40,8 @@ const gsBasis = "GovStack Digital Registries API"
 // by the Information-Mediator-Client header, set by the mediator in front
 // of the platform; it reads the registries that list it in access.systems
 // and writes those listing it in access.system_write. Every read is audited
-// as any other. Both spellings of the renamed endpoints are served.
+// as any other. Both spellings of the renamed endpoints are served. The
+// Database API (govstack_db.go) is mounted beside it.
 func (s *Store) GovStackRoutes(srv *web.Server) {
 	p := GovStackPrefix + "/data/{registry}/{version}"
 	h := func(pattern string, f func(w http.ResponseWriter, r *http.Request, d *Definition, who identity.Principal) error) {
@@ -63,6 +64,7 @@ func (s *Store) GovStackRoutes(srv *web.Server) {
 	h("GET "+p+"/{uuid}/read-value/{file}", s.gsReadValue)
 	srv.HandleFunc("GET "+GovStackPrefix+"/data/mypersonalDataUsage", s.gsPersonalDataUsage)
 	srv.HandleFunc("GET "+GovStackPrefix+"/data/MyPersonalDataUsage/1.0", s.gsPersonalDataUsage)
+	s.GovStackDatabaseRoutes(srv)
 }
 
 // gsError writes GovStack's error body.
@@ -239,6 +241,8 @@ func gsFail(w http.ResponseWriter, err error) error {
 		return gsError(w, http.StatusConflict, "a record with this key exists")
 	case errors.Is(err, errGSNotFound):
 		return gsError(w, http.StatusNotFound, "no record found")
+	case errors.Is(err, ErrArchived):
+		return gsError(w, http.StatusConflict, "the registry is archived: it takes no new records or changes")
 	}
 	return err
 }

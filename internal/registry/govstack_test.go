@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cucumber/godog"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -95,27 +94,11 @@ func TestGovStackScenarios(t *testing.T) {
 	if err := compiler.AddResource("file:///data-api.json", spec); err != nil {
 		t.Fatal(err)
 	}
-	suite := godog.TestSuite{
-		ScenarioInitializer: func(sc *godog.ScenarioContext) {
-			st := &gsScenario{base: base + registry.GovStackPrefix, params: params, compiler: compiler}
-			sc.Before(func(ctx context.Context, p *godog.Scenario) (context.Context, error) {
-				for _, tag := range p.Tags {
-					if v, ok := strings.CutPrefix(tag.Name, "@method="); ok {
-						st.method = v
-					}
-					if v, ok := strings.CutPrefix(tag.Name, "@endpoint="); ok {
-						st.endpoint = v
-					}
-				}
-				return ctx, nil
-			})
-			st.register(sc)
-		},
-		Options: &godog.Options{Format: "progress", Paths: []string{"testdata/govstack/features"}, TestingT: t, Strict: true, NoColors: true},
-	}
-	if suite.Run() != 0 {
-		t.Fatal("GovStack scenarios failed")
-	}
+	runFeatures(t, "testdata/govstack/features", func(sc *godog.ScenarioContext) {
+		st := &gsScenario{base: base + registry.GovStackPrefix, params: params, compiler: compiler}
+		st.readTags(sc)
+		st.register(sc)
+	})
 }
 
 func mustOpen(t *testing.T, name string) io.Reader {
@@ -129,17 +112,14 @@ func mustOpen(t *testing.T, name string) io.Reader {
 // gsScenario is one scenario's request, built from its steps' "value" as
 // name pairs, and its response.
 type gsScenario struct {
-	base, method, endpoint string
-	params                 map[string]string
-	compiler               *jsonschema.Compiler
+	gsExchange
+	base     string
+	params   map[string]string
+	compiler *jsonschema.Compiler
 
 	path, queryArgs map[string]string
 	query, write    map[string]any
 	sent            bool
-	status          int
-	header          http.Header
-	body            []byte
-	elapsed         time.Duration
 }
 
 var pairRE = regexp.MustCompile(`"([^"]*)" as (?:invalid )?"?([A-Za-z]+)"?`)
@@ -255,15 +235,7 @@ func (g *gsScenario) send() error {
 	}
 	req.Header.Set("Information-Mediator-Client", imClient)
 	req.Header.Set("Content-Type", "application/json")
-	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	g.body, err = io.ReadAll(resp.Body)
-	g.elapsed, g.status, g.header = time.Since(start), resp.StatusCode, resp.Header
-	return err
+	return g.do(req)
 }
 
 func (g *gsScenario) json() (map[string]any, error) {
@@ -287,30 +259,7 @@ func (g *gsScenario) register(sc *godog.ScenarioContext) {
 	sc.Step(`^(?:[Tt]he user|User|user) wants .*$`, func() {})
 	sc.Step(`^search for a specific value and the searched value does not exist.*$`, func() {})
 	sc.Step(`(?:receives? a response from|is received)`, g.send)
-	sc.Step(`should be returned in a timely manner (\d+)ms$`, func(ms int) error {
-		if err := g.send(); err != nil {
-			return err
-		}
-		if g.elapsed > time.Duration(ms)*time.Millisecond {
-			return fmt.Errorf("took %s", g.elapsed)
-		}
-		return nil
-	})
-	sc.Step(`should have status (\d+)$`, func(status int) error {
-		if err := g.send(); err != nil {
-			return err
-		}
-		if g.status != status {
-			return fmt.Errorf("status %d, want %d: %s", g.status, status, g.body)
-		}
-		return nil
-	})
-	sc.Step(`should have "([^"]+)": "([^"]+)" header$`, func(name, want string) error {
-		if got := g.header.Get(name); !strings.HasPrefix(got, want) {
-			return fmt.Errorf("%s: %q, want %q", name, got, want)
-		}
-		return nil
-	})
+	g.registerResponseSteps(sc, g.send)
 	sc.Step(`should match json schema(?: with error message)?$`, func() error {
 		var v any
 		if err := json.Unmarshal(g.body, &v); err != nil {

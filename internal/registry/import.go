@@ -531,6 +531,9 @@ func (s *Store) tryBatch(ctx context.Context, d *Definition, batch []pending, o 
 // copyBatch copies good as first versions, with one change event, and
 // says how many it wrote.
 func (s *Store) copyBatch(ctx context.Context, tx pgx.Tx, d *Definition, good []pending, o ImportOptions, now, valid time.Time) (int, error) {
+	if err := checkWritable(ctx, tx, d.Name); err != nil {
+		return 0, err
+	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"registry_record_version"},
 		[]string{"registry", "key", "version", "op", "data", "valid_from", "recorded_at", "actor", "basis", "application_id", "reason", "def_version"},
 		pgx.CopyFromSlice(len(good), func(i int) ([]any, error) {

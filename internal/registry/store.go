@@ -60,7 +60,8 @@ type Store struct {
 	classifiers map[string]*Classifier
 	consumers   ConsumerSource
 	audits      *auditBatcher
-	consent     ConsentChecker // see SetConsent (api.go)
+	consent     ConsentChecker  // see SetConsent (api.go)
+	dbs         databaseCatalog // numbers and states (database.go)
 }
 
 // NewStore returns a store on pool with no registries; [Store.Install] adds
@@ -70,11 +71,17 @@ func NewStore(pool *pgxpool.Pool, c clock.Clock) *Store {
 }
 
 // Install records the set's definitions and classifiers (each version once;
-// a version already installed with other content is refused) and serves
-// them.
+// a version already installed with other content is refused), numbers new
+// registries, and serves the newest installed version of each registry:
+// the set's, or a newer one published through the API.
 func (s *Store) Install(ctx context.Context, set *Set) error {
 	now := s.clock.Now()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Publishing takes the same lock first: neither waits for the other
+		// while holding what the other needs.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, databaseLock); err != nil {
+			return fmt.Errorf("lock registry numbers: %w", err)
+		}
 		for _, name := range sortedKeys(set.Classifiers) {
 			c := set.Classifiers[name]
 			var src string
@@ -94,13 +101,17 @@ func (s *Store) Install(ctx context.Context, set *Set) error {
 				return err
 			}
 			var src string
+			var inserted bool
 			err = tx.QueryRow(ctx, `INSERT INTO registry_definition (name, version, owner, source, definition, installed_at) VALUES ($1, $2, $3, $4, $5, $6)
-				ON CONFLICT (name, version) DO UPDATE SET name = excluded.name RETURNING source`, d.Name, d.Version, d.Owner, string(d.Source), j, now).Scan(&src)
+				ON CONFLICT (name, version) DO UPDATE SET name = excluded.name RETURNING source, xmax = 0`, d.Name, d.Version, d.Owner, string(d.Source), j, now).Scan(&src, &inserted)
 			if err != nil {
 				return fmt.Errorf("install registry %s: %w", d.Name, err)
 			}
 			if src != string(d.Source) {
 				return fmt.Errorf("registry %s version %d is installed with other content: give it a new version", d.Name, d.Version)
+			}
+			if _, err := noteDatabase(ctx, tx, d.Name, now, inserted); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -109,7 +120,9 @@ func (s *Store) Install(ctx context.Context, set *Set) error {
 		return err
 	}
 	s.Use(set)
-	return nil
+	// A version published through the API that is newer than the file's
+	// wins.
+	return s.Refresh(ctx)
 }
 
 // Use serves the set's definitions and classifiers without recording them
@@ -188,6 +201,9 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, c Change) (Record, error) 
 	}
 	if c.Actor == "" || (c.Basis == "" && c.ApplicationID == "") {
 		return Record{}, ErrNoReason
+	}
+	if err := checkWritable(ctx, tx, c.Registry); err != nil {
+		return Record{}, err
 	}
 	now := s.clock.Now()
 	if c.ValidFrom.IsZero() {

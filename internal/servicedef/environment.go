@@ -30,7 +30,9 @@ func textSchema() map[string]any {
 	}}
 }
 
-// PopulationRegistry is the population registry's record shape.
+// PopulationRegistry is the record shape of a population data source: a
+// person (internal/registry's Store.Person) with their registered address,
+// its region and locality named in three languages.
 func PopulationRegistry() Registry {
 	str := map[string]any{"type": "string"}
 	return Registry{Key: "iin", Personal: true, Record: map[string]any{"type": "object", "properties": map[string]any{

@@ -156,7 +156,8 @@ func (r *Runner) runCase(ctx context.Context, src []byte, plan *servicedef.Plan,
 		return "", "", nil, err
 	}
 	if len(persons) > 0 {
-		if _, err := p.Population.Import(ctx, persons); err != nil {
+		if err := p.Registries.ImportPersons(ctx, persons, registry.ImportOptions{Actor: "system:servicetest", Basis: "test case " + tc.Name,
+			ValidFrom: clk.Now()}); err != nil {
 			return "", "", nil, fmt.Errorf("load registry fixtures: %w", err)
 		}
 	}
@@ -373,7 +374,7 @@ func (r *Runner) signAs(now time.Time, data []byte) (esign.Signature, error) {
 // through the registry store, validated as any record is.
 func loadRecords(ctx context.Context, p *app.Platform, tc servicedef.TestCase) error {
 	for _, reg := range slices.Sorted(maps.Keys(tc.Registry)) {
-		if reg == "population" {
+		if reg == registry.PopulationRegistry {
 			continue
 		}
 		d, ok := p.Registries.Definition(reg)
@@ -392,11 +393,16 @@ func loadRecords(ctx context.Context, p *app.Platform, tc servicedef.TestCase) e
 	return nil
 }
 
-// fixtures turns a case's population records into registry persons.
+// fixtures turns a case's population records (the shape the services
+// read: a person with their address) into persons for the population and
+// addresses registries. The region and locality names of an address come
+// from the KATO classifier when the person is read, whatever the fixture
+// says (the simulation, servicedef's RunTests, uses the fixture's: a case
+// whose expectation shows them gives the classifier's names).
 func fixtures(tc servicedef.TestCase) ([]registry.Person, error) {
 	var out []registry.Person
 	for reg, records := range tc.Registry {
-		if reg != "population" {
+		if reg != registry.PopulationRegistry {
 			continue // a declarative registry: loadRecords
 		}
 		for _, rec := range records {

@@ -15,14 +15,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
-	"github.com/ortaq/ortaq/internal/audit"
 	"github.com/ortaq/ortaq/internal/exchange/catalogue"
 	"github.com/ortaq/ortaq/internal/exchange/msglog"
 	"github.com/ortaq/ortaq/internal/exchange/xroad"
 	"github.com/ortaq/ortaq/internal/iin"
-	"github.com/ortaq/ortaq/internal/pg"
 )
 
 // ClientHandler serves the member's own systems: X-Road REST calls under
@@ -158,7 +155,8 @@ func (n *Node) handleClient(w http.ResponseWriter, r *http.Request) {
 		head.Basis = consentPrefix + c
 	}
 	if svc.PersonalData {
-		if msg := n.personalData(r.Context(), &head, "out"); msg != "" {
+		if code, msg := n.personalData(r.Context(), &head, "out"); msg != "" {
+			n.refusePersonal(r.Context(), c, &head, code)
 			fail(http.StatusForbidden, xroad.ErrPersonalData, msg)
 			return
 		}
@@ -290,6 +288,9 @@ func (n *Node) handleClient(w http.ResponseWriter, r *http.Request) {
 	c.entry = msglog.Entry{Direction: "out", MessageID: id, Client: head.Client, Service: head.Service, Method: r.Method,
 		Path: head.Target, UserID: hdr.UserID, Issue: hdr.Issue, RequestHash: bodyHash, ResponseHash: respHash, Status: resp.StatusCode,
 		RequestSig: headSig, ResponseSig: rsig, PeerSerial: serialOf(peerCert)}
+	if svc.PersonalData {
+		c.entry.Subject, c.entry.Purpose, c.entry.Basis = head.Subject, head.Purpose, head.Basis
+	}
 	if err != nil || copyErr != nil {
 		// The response is cut short: the client must not take it as whole.
 		c.entry.Status, c.rec.Status, c.rec.ErrorType = -1, -1, xroad.ErrSignature
@@ -361,36 +362,50 @@ func copyHeaders(dst, src http.Header) {
 	}
 }
 
-// personalData checks (and for a good call records in the audit trail) the
-// data subject, purpose and legal basis of a call to a personal-data
-// service; it returns why the call is refused, or "".
-func (n *Node) personalData(ctx context.Context, head *requestHead, side string) string {
+// personalData checks the data subject, purpose and legal basis (or
+// consent) of a call to a personal-data service; it returns why the call
+// is refused (the code the message log keeps and the message for the
+// caller), or "", "". The call itself is recorded in the message log entry
+// (subject, purpose, basis, refusal), which the node ships to the centre
+// for the citizen's access log ([Node.ShipAccessReports]).
+func (n *Node) personalData(ctx context.Context, head *requestHead, side string) (code, msg string) {
 	subject := head.Subject
 	if subject == "" {
 		subject = strings.TrimPrefix(head.UserID, "KZ")
 	}
 	if _, err := iin.Parse(subject); err != nil {
-		return "personal data: the data subject's IIN (" + hSubject + " or " + xroad.HeaderUserID + ") is missing or invalid"
-	}
-	if strings.TrimSpace(head.Purpose) == "" || strings.TrimSpace(head.Basis) == "" {
-		return "personal data: " + hPurpose + " and " + hLegalBasis + " (or " + hConsent + ") are required"
+		return refusedNoSubject, "personal data: the data subject's IIN (" + hSubject + " or " + xroad.HeaderUserID + ") is missing or invalid"
 	}
 	head.Subject = subject
+	if strings.TrimSpace(head.Purpose) == "" || strings.TrimSpace(head.Basis) == "" {
+		return refusedNoBasis, "personal data: " + hPurpose + " and " + hLegalBasis + " (or " + hConsent + ") are required"
+	}
 	if id, ok := strings.CutPrefix(head.Basis, consentPrefix); ok {
-		if msg := n.checkConsent(ctx, head, id, side); msg != "" {
-			return msg
-		}
+		return n.checkConsent(ctx, head, id, side)
 	}
-	err := pg.InTx(ctx, n.pool, func(tx pgx.Tx) error {
-		return audit.Record(ctx, tx, audit.Event{At: n.clock.Now(), Actor: "exchange:" + head.Client,
-			Action: "exchange.personal_data." + side, SubjectIIN: subject, Object: "service:" + head.Service,
-			Purpose: head.Purpose + " (legal basis: " + head.Basis + ")", RequestID: head.ID})
-	})
-	if err != nil {
-		n.log.Error("audit record failed", "error", err)
-		return "personal data: the call could not be recorded"
+	return "", ""
+}
+
+// Refusals of personal-data calls as the message log keeps them.
+const (
+	refusedNoSubject = "personal_data.no_subject" // not reported: no one to report to
+	refusedNoBasis   = "consent.missing"          // no legal basis and no consent
+)
+
+// refusePersonal records a refused personal-data call in the message log
+// (durably, before the refusal is answered) so that the node reports it.
+func (n *Node) refusePersonal(ctx context.Context, c *call, head *requestHead, code string) {
+	if code == refusedNoSubject {
+		return
 	}
-	return ""
+	e := msglog.Entry{Direction: c.rec.Direction, MessageID: head.ID, Client: head.Client, Service: head.Service, Method: head.Method,
+		Path: head.Target, UserID: head.UserID, Issue: head.Issue, Status: http.StatusForbidden,
+		Subject: head.Subject, Purpose: head.Purpose, Basis: head.Basis, Refused: code}
+	if err := n.msgs.Append(context.WithoutCancel(ctx), e); err != nil {
+		n.log.Error("message log append of a refused personal-data call failed", "message_id", head.ID, "error", err)
+		return
+	}
+	n.reportsDue()
 }
 
 // metaservice answers listMethods, allowedMethods and getOpenAPI from the

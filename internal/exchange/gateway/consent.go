@@ -40,23 +40,33 @@ type ConsentRefusal struct{ Code string }
 
 func (e *ConsentRefusal) Error() string { return "consent refused: " + e.Code }
 
-// checkConsent returns why a call with a consent as its basis is refused,
-// or "".
-func (n *Node) checkConsent(ctx context.Context, head *requestHead, id, side string) string {
+// refusedUnchecked marks, in the message log, a call refused because its
+// consent could not be checked (not reported: it says nothing of the
+// consent).
+const refusedUnchecked = "consent.unchecked"
+
+// checkConsent returns the refusal code and message of a call with a
+// consent as its basis, or "", "".
+func (n *Node) checkConsent(ctx context.Context, head *requestHead, id, side string) (code, msg string) {
 	if n.cfg.Consent == nil {
-		return "personal data: this gateway cannot check consents (" + hConsent + "); send " + hLegalBasis
+		return refusedUnchecked, "personal data: this gateway cannot check consents (" + hConsent + "); send " + hLegalBasis
 	}
+	start := time.Now()
 	err := n.cfg.Consent.CheckConsent(ctx, ConsentQuery{ConsentID: id, Subject: head.Subject, Client: head.Client,
 		Service: head.Service, Purpose: head.Purpose, MessageID: head.ID, Side: side})
+	n.mon.consentCheck.Observe(time.Since(start).Seconds())
 	var refusal *ConsentRefusal
 	switch {
 	case errors.As(err, &refusal):
-		return "personal data: " + refusal.Code
+		return refusal.Code, "personal data: " + refusal.Code
 	case err != nil:
 		n.log.Error("consent check failed", "error", err)
-		return "personal data: the consent could not be checked"
+		if errors.Is(err, ErrReplicaNotCurrent) {
+			return refusedUnchecked, "personal data: the consent could not be checked (" + ErrReplicaNotCurrent.Error() + ")"
+		}
+		return refusedUnchecked, "personal data: the consent could not be checked"
 	}
-	return ""
+	return "", ""
 }
 
 // CentreConsent checks consents with the centre's ledger
@@ -65,12 +75,16 @@ type CentreConsent struct {
 	URL   string // the centre, e.g. http://centre:8080
 	Token string // a system's bearer token (oq_...)
 	HTTP  *http.Client
+	// Unrecorded asks the centre not to record the check: the node reports
+	// the call itself (access reports; the token needs the
+	// exchange-gateway scope).
+	Unrecorded bool
 }
 
 // CheckConsent implements [ConsentChecker].
 func (c CentreConsent) CheckConsent(ctx context.Context, q ConsentQuery) error {
 	body, _ := json.Marshal(map[string]any{"subject_iin": q.Subject, "requester": "exchange:" + q.Client,
-		"items": []string{"service:" + q.Service}, "purpose": q.Purpose, "consent_id": q.ConsentID, "request_id": q.MessageID})
+		"items": []string{"service:" + q.Service}, "purpose": q.Purpose, "consent_id": q.ConsentID, "request_id": q.MessageID, "unrecorded": c.Unrecorded})
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/api/v1/consents/check", bytes.NewReader(body))

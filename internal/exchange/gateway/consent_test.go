@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ortaq/ortaq/internal/audit"
 	"github.com/ortaq/ortaq/internal/exchange/gateway"
 	"github.com/ortaq/ortaq/internal/exchange/xroad"
 	"github.com/ortaq/ortaq/internal/iin"
@@ -64,9 +63,9 @@ func TestPersonalDataWithConsent(t *testing.T) {
 		t.Errorf("checks: %+v", l.asked)
 	}
 	for _, n := range []*testNode{a, b} {
-		ev, err := audit.ForSubject(context.Background(), n.db.Pool, person.String(), 10)
-		if err != nil || len(ev) != 1 || !strings.Contains(ev[0].Purpose, "consent:"+consentID) {
-			t.Fatalf("audit on %s: %+v %v", n.Member(), ev, err)
+		ev := personalEntries(t, n, person.String())
+		if len(ev) != 1 || ev[0].Basis != "consent:"+consentID || ev[0].Purpose != "loan application" {
+			t.Fatalf("message log on %s: %+v", n.Member(), ev)
 		}
 	}
 	for name, c := range map[string]string{"unknown": "00000000-0000-0000-0000-000000000000"} {

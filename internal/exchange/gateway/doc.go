@@ -24,18 +24,27 @@
 //
 // A personal-data call names its subject, purpose and legal basis, or
 // instead of the basis the subject's consent (Ortaq-Consent), which
-// [Config].Consent checks (with the centre's consent ledger:
-// [CentreConsent]) on both gateways.
+// [Config].Consent checks on both gateways: [ConsentReplica] from memory,
+// a replica that follows the centre's consent feed (long-poll, woken at
+// each change, a heartbeat otherwise) and, when it has not confirmed it is
+// current within a second, asks the centre instead ([CentreConsent]) or
+// refuses the call as unchecked. The call's subject, purpose, basis and
+// this node's refusal, if any, are fields of its message log entry (a
+// refused call gets an entry too); [Node.ShipAccessReports] sends those
+// entries after a durable cursor to the centre's access log
+// (POST /api/v1/consents/access-reports, idempotent): every call that
+// reached the provider's gateway is reported by it, a call the client's
+// gateway refused by that gateway.
 //
 // The catalogue is refreshed from the centre periodically and cached in
 // the data directory; a node keeps working on the cached copy while the
 // centre is down and refuses calls (Server.ClientProxy.OutdatedGlobalConf)
 // once the copy's signed issue time is older than MaxCatalogueAge.
 //
-// Owns: table gateway_opmon and the node's files in its data directory
+// Owns: tables gateway_opmon, gateway_access_cursor and the node's files in its data directory
 // (node.key, node.crt, ca.crt, catalogue.json); the node's listeners.
 //
-// May import: internal/pg, internal/audit, internal/iin, internal/clock,
+// May import: internal/pg, internal/iin, internal/clock,
 // internal/exchange/xroad, internal/exchange/catalogue,
 // internal/exchange/msglog.
 package gateway

@@ -13,3 +13,13 @@ func (n *Node) SignRequestHead(method, target, client, service, id, bodyHash str
 func (n *Node) SignBody(headSig, sum []byte) []byte {
 	return ed25519.Sign(n.id.Load().key, bodyMessage("req", headSig, sum))
 }
+
+// FeedConsent is a consent as the feed sends it, for tests that fill a
+// replica directly.
+type FeedConsent = feedConsent
+
+// Apply loads consents into the replica as the feed would.
+func (r *ConsentReplica) Apply(cs []FeedConsent) { r.apply(cs) }
+
+// MarkCurrent makes the replica current now, as a complete feed answer does.
+func (r *ConsentReplica) MarkCurrent() { r.freshAt.Store(r.now().UnixNano()) }

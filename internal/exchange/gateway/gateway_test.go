@@ -28,19 +28,22 @@ import (
 
 	"github.com/ortaq/ortaq/internal/audit"
 	"github.com/ortaq/ortaq/internal/clock"
+	"github.com/ortaq/ortaq/internal/consent"
 	"github.com/ortaq/ortaq/internal/exchange"
 	"github.com/ortaq/ortaq/internal/exchange/catalogue"
 	"github.com/ortaq/ortaq/internal/exchange/gateway"
 	"github.com/ortaq/ortaq/internal/exchange/msglog"
 	"github.com/ortaq/ortaq/internal/exchange/xroad"
+	"github.com/ortaq/ortaq/internal/identity"
 	"github.com/ortaq/ortaq/internal/iin"
+	"github.com/ortaq/ortaq/internal/outbox"
 	"github.com/ortaq/ortaq/internal/pg"
 	"github.com/ortaq/ortaq/internal/pgtest"
 	"github.com/ortaq/ortaq/internal/web"
 )
 
 func TestMain(m *testing.M) {
-	pgtest.Main(m, append([]pg.Schema{exchange.Schema()}, gateway.Schemas()...)...)
+	pgtest.Main(m, append([]pg.Schema{exchange.Schema(), audit.Schema(), outbox.Schema(), consent.Schema()}, gateway.Schemas()...)...)
 }
 
 const adminToken = "test-admin"
@@ -53,6 +56,8 @@ type testNode struct {
 	peer   string // peer listener address
 	cancel context.CancelFunc
 	done   chan error
+	// replica follows the centre's consents (env.replicas).
+	replica *gateway.ConsentReplica
 }
 
 type env struct {
@@ -62,16 +67,42 @@ type env struct {
 	clock  *clock.Fake
 	// consent checks the nodes' consent-based calls (consent_test.go).
 	consent gateway.ConsentChecker
+	// ledger is the centre's consent ledger; with replicas, each node
+	// follows it with a ConsentReplica and ships its access reports.
+	ledger   *consent.Ledger
+	centreDB *pgxpool.Pool
+	replicas bool
+}
+
+// gatewayToken is the nodes' system token at the test centre.
+const gatewayToken = "gateway-token"
+
+// centreAuth stands in for the platform's token check: the nodes' token is
+// a system with the exchange-gateway scope, "plain-token" one without.
+func centreAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Header.Get("Authorization") {
+		case "Bearer " + gatewayToken:
+			r = r.WithContext(identity.WithPrincipal(r.Context(), identity.Principal{Kind: identity.System, Subject: "gateways",
+				Roles: []string{identity.ScopeExchangeGateway}}))
+		case "Bearer plain-token":
+			r = r.WithContext(identity.WithPrincipal(r.Context(), identity.Principal{Kind: identity.System, Subject: "plain"}))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func newEnv(t *testing.T) *env {
 	db := pgtest.New(t)
 	auth := exchange.New(db.Pool, clock.Real{}, "KZ")
 	s := web.New(web.Config{Logger: slog.New(slog.DiscardHandler)})
+	s.Use(centreAuth)
 	auth.Routes(s, adminToken)
+	ledger := consent.New(db.Pool, clock.Real{}, nil, nil)
+	ledger.Routes(s)
 	centre := httptest.NewServer(s.Handler())
 	t.Cleanup(centre.Close)
-	return &env{t: t, centre: centre, auth: auth, clock: clock.NewFake(time.Now())}
+	return &env{t: t, centre: centre, auth: auth, clock: clock.NewFake(time.Now()), ledger: ledger, centreDB: db.Pool}
 }
 
 // admin calls the centre's API.
@@ -117,14 +148,23 @@ func (e *env) node(code string, maxAge time.Duration) *testNode {
 	if e.clock != nil {
 		clk = e.clock
 	}
-	n, err := gateway.Open(context.Background(), gateway.Config{DataDir: dir, CentreURL: e.centre.URL, MaxCatalogueAge: maxAge,
-		RefreshEvery: time.Hour, SealEvery: time.Hour, Clock: clk, Consent: e.consent}, db.Pool)
+	cfg := gateway.Config{DataDir: dir, CentreURL: e.centre.URL, MaxCatalogueAge: maxAge,
+		RefreshEvery: time.Hour, SealEvery: time.Hour, Clock: clk, Consent: e.consent}
+	ctx, cancel := context.WithCancel(context.Background())
+	var replica *gateway.ConsentReplica
+	if e.replicas {
+		replica = &gateway.ConsentReplica{URL: e.centre.URL, Token: gatewayToken, Clock: clock.Real{},
+			Fallback: gateway.CentreConsent{URL: e.centre.URL, Token: gatewayToken, Unrecorded: true}}
+		go replica.Run(ctx)
+		cfg.Consent, cfg.CentreToken, cfg.ShipEvery = replica, gatewayToken, time.Hour
+	}
+	n, err := gateway.Open(context.Background(), cfg, db.Pool)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	tn := &testNode{Node: n, db: db, client: "http://" + clientLn.Addr().String(), cancel: cancel, done: make(chan error, 1),
-		dir: dir, peer: peerLn.Addr().String()}
+		dir: dir, peer: peerLn.Addr().String(), replica: replica}
 	go func() { tn.done <- n.Serve(ctx, gateway.Listeners{Client: clientLn, Peer: peerLn}) }()
 	t.Cleanup(func() { cancel(); <-tn.done; n.Close() })
 	return tn
@@ -365,10 +405,11 @@ func TestExchange(t *testing.T) {
 		if r.status != 200 {
 			t.Fatalf("with basis: %d %s", r.status, r.body)
 		}
+		// Each side's message log entry carries the call for the access log.
 		for _, n := range []*testNode{a, b} {
-			ev, err := audit.ForSubject(context.Background(), n.db.Pool, person.String(), 10)
-			if err != nil || len(ev) != 1 || !strings.Contains(ev[0].Purpose, "art. 5") {
-				t.Fatalf("audit on %s: %+v %v", n.Member(), ev, err)
+			ev := personalEntries(t, n, person.String())
+			if len(ev) != 1 || !strings.Contains(ev[0].Basis, "art. 5") || ev[0].Purpose != "address certificate" || ev[0].Refused != "" {
+				t.Fatalf("message log on %s: %+v", n.Member(), ev)
 			}
 		}
 	})
@@ -593,4 +634,20 @@ func openPool(t *testing.T, url string) *pgxpool.Pool {
 	}
 	t.Cleanup(p.Close)
 	return p
+}
+
+// personalEntries are the node's message log entries about subject.
+func personalEntries(t *testing.T, n *testNode, subject string) []msglog.Entry {
+	t.Helper()
+	all, err := msglog.PersonalAfter(context.Background(), n.db.Pool, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []msglog.Entry
+	for _, e := range all {
+		if e.Subject == subject {
+			out = append(out, e)
+		}
+	}
+	return out
 }

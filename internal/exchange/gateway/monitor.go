@@ -35,8 +35,10 @@ type monitor struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	bytes    *prometheus.CounterVec
-	recs     chan OpRecord
-	done     chan struct{}
+	// consentCheck is the time a consent check takes on this node.
+	consentCheck prometheus.Histogram
+	recs         chan OpRecord
+	done         chan struct{}
 }
 
 func newMonitor(pool *pgxpool.Pool) *monitor {
@@ -50,10 +52,13 @@ func newMonitor(pool *pgxpool.Pool) *monitor {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"direction"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ortaq_gateway_bytes_total",
 			Help: "Body bytes through this gateway node."}, []string{"direction", "kind"}),
+		consentCheck: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ortaq_gateway_consent_check_seconds",
+			Help:    "Time this gateway spends checking a call's consent.",
+			Buckets: []float64{5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, .001, .005, .01, .05, .1}}),
 		recs: make(chan OpRecord, 4096),
 		done: make(chan struct{}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.bytes)
+	m.reg.MustRegister(m.requests, m.duration, m.bytes, m.consentCheck)
 	go m.writer()
 	return m
 }

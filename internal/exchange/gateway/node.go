@@ -24,7 +24,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ortaq/ortaq/internal/audit"
 	"github.com/ortaq/ortaq/internal/clock"
 	"github.com/ortaq/ortaq/internal/exchange/catalogue"
 	"github.com/ortaq/ortaq/internal/exchange/msglog"
@@ -35,10 +34,10 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Schemas are a gateway node's database: its own tables, the message log,
-// and the audit trail for personal-data calls.
+// Schemas are a gateway node's database: its own tables and the message
+// log (which also records personal-data calls for the access log).
 func Schemas() []pg.Schema {
-	return []pg.Schema{audit.Schema(), msglog.Schema(), pg.NewSchema("gateway", migrations)}
+	return []pg.Schema{msglog.Schema(), pg.NewSchema("gateway", migrations)}
 }
 
 // Files in a node's data directory.
@@ -63,8 +62,14 @@ type Config struct {
 	Logger          *slog.Logger
 	// Consent checks the consents presented instead of a legal basis
 	// (Ortaq-Consent); nil refuses such calls. [CentreConsent] asks the
-	// centre's consent ledger.
+	// centre's consent ledger; [ConsentReplica] answers from a replica of
+	// it.
 	Consent ConsentChecker
+	// CentreToken is a system token with the exchange-gateway scope: with
+	// it the node ships its personal-data calls to the centre's access log
+	// (see [Node.ShipAccessReports]); empty ships nothing.
+	CentreToken string
+	ShipEvery   time.Duration // access report retry period (default 1s)
 }
 
 // Node is a running gateway node.
@@ -84,6 +89,9 @@ type Node struct {
 
 	mu         sync.Mutex
 	transports map[string]*http.Transport
+
+	shipMu   sync.Mutex // one shipment at a time
+	shipWake chan struct{}
 }
 
 // Open loads the node's identity from its data directory and starts its
@@ -107,7 +115,11 @@ func Open(ctx context.Context, cfg Config, pool *pgxpool.Pool) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, pool: pool, log: cfg.Logger, clock: cfg.Clock, transports: map[string]*http.Transport{}}
+	if cfg.ShipEvery == 0 {
+		cfg.ShipEvery = time.Second
+	}
+	n := &Node{cfg: cfg, pool: pool, log: cfg.Logger, clock: cfg.Clock, transports: map[string]*http.Transport{},
+		shipWake: make(chan struct{}, 1)}
 	id, err := n.loadIdentity()
 	if err != nil {
 		return nil, err
@@ -404,6 +416,9 @@ func (n *Node) Serve(ctx context.Context, ls Listeners) error {
 			n.log.Warn("catalogue refresh failed; using the cached one", "error", err)
 		}
 	})
+	if n.cfg.CentreToken != "" {
+		go n.shipLoop(ctx)
+	}
 	go n.every(ctx, n.cfg.SealEvery, func() {
 		if _, err := n.msgs.Seal(ctx); err != nil && ctx.Err() == nil {
 			n.log.Error("message log seal failed", "error", err)

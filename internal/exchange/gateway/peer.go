@@ -182,7 +182,8 @@ func (n *Node) handlePeer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if svc.PersonalData {
-		if msg := n.personalData(r.Context(), &head, "in"); msg != "" {
+		if code, msg := n.personalData(r.Context(), &head, "in"); msg != "" {
+			n.refusePersonal(r.Context(), c, &head, code)
 			fail(http.StatusForbidden, xroad.ErrPersonalData, msg)
 			return
 		}
@@ -255,6 +256,9 @@ func (n *Node) handlePeer(w http.ResponseWriter, r *http.Request) {
 	c.entry = msglog.Entry{Direction: "in", MessageID: hdr.ID, Client: head.Client, Service: head.Service, Method: r.Method,
 		Path: head.Target, UserID: hdr.UserID, Issue: hdr.Issue, RequestHash: bodyHash, ResponseHash: respHash, Status: resp.StatusCode,
 		RequestSig: sig, ResponseSig: rsig, PeerSerial: serialOf(peerCert)}
+	if svc.PersonalData {
+		c.entry.Subject, c.entry.Purpose, c.entry.Basis = head.Subject, head.Purpose, head.Basis
+	}
 	if err != nil {
 		c.entry.Status, c.rec.Status = -1, -1
 		_ = n.msgs.Append(context.WithoutCancel(r.Context()), c.entry)
@@ -265,6 +269,9 @@ func (n *Node) handlePeer(w http.ResponseWriter, r *http.Request) {
 		n.log.Error("message log append failed; response withheld", "message_id", hdr.ID, "error", err)
 		n.finish(c)
 		panic(http.ErrAbortHandler)
+	}
+	if svc.PersonalData {
+		n.reportsDue()
 	}
 	n.finish(c)
 }

@@ -14,6 +14,11 @@
 // lines; VerifyArchive checks such an archive offline, with nothing but the
 // CA certificate.
 //
+// A personal-data call's entry also names its subject, purpose, basis and
+// the node's refusal, if any: the gateway ships those entries to the
+// centre for the citizen's access log ([PersonalAfter]), so that the
+// durable log entry is the call's only record on the node.
+//
 // Owns: tables gateway_msglog, gateway_msglog_seal (in a gateway node's own
 // database).
 //

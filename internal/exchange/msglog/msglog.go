@@ -47,8 +47,16 @@ type Entry struct {
 	RequestSig   []byte `json:"request_sig"`
 	ResponseSig  []byte `json:"response_sig"`
 	PeerSerial   string `json:"peer_serial"`
-	Prev         []byte `json:"prev"`
-	Hash         []byte `json:"hash"`
+	// A personal-data call's subject (IIN), purpose and basis (a legal
+	// basis or "consent:<id>"), and why this node refused it, if it did:
+	// what the node reports for the citizen's access log. Empty for other
+	// calls (omitted from the hash, so older entries verify unchanged).
+	Subject string `json:"subject,omitempty"`
+	Purpose string `json:"purpose,omitempty"`
+	Basis   string `json:"basis,omitempty"`
+	Refused string `json:"refused,omitempty"`
+	Prev    []byte `json:"prev"`
+	Hash    []byte `json:"hash"`
 }
 
 // Seal signs the chain up to an entry.
@@ -188,7 +196,8 @@ func (l *Log) writer(seq int64, last []byte) {
 			e.Hash = ComputeHash(*e)
 			prev = e.Hash
 			rows[i] = []any{e.Seq, e.AtMicros, e.Direction, e.MessageID, e.Client, e.Service, e.Method, e.Path, e.UserID, e.Issue,
-				e.RequestHash, e.ResponseHash, e.Status, e.RequestSig, e.ResponseSig, e.PeerSerial, e.Prev, e.Hash}
+				e.RequestHash, e.ResponseHash, e.Status, e.RequestSig, e.ResponseSig, e.PeerSerial, e.Subject, e.Purpose, e.Basis, e.Refused,
+				e.Prev, e.Hash}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_, err := l.pool.CopyFrom(ctx, pgx.Identifier{"gateway_msglog"}, columns, pgx.CopyFromRows(rows))
@@ -209,7 +218,8 @@ func (l *Log) writer(seq int64, last []byte) {
 }
 
 var columns = []string{"seq", "at_us", "direction", "message_id", "client", "service", "method", "path", "user_id", "issue",
-	"request_hash", "response_hash", "status", "request_sig", "response_sig", "peer_serial", "prev", "hash"}
+	"request_hash", "response_hash", "status", "request_sig", "response_sig", "peer_serial", "subject", "purpose", "basis", "refused",
+	"prev", "hash"}
 
 // SetTimestamper makes seals carry a timestamp from ts.
 func (l *Log) SetTimestamper(ts Timestamper) {
@@ -374,9 +384,8 @@ func forEach(ctx context.Context, pool *pgxpool.Pool, entry func(Entry), seal fu
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var e Entry
-			if err := rows.Scan(&e.Seq, &e.AtMicros, &e.Direction, &e.MessageID, &e.Client, &e.Service, &e.Method, &e.Path, &e.UserID, &e.Issue,
-				&e.RequestHash, &e.ResponseHash, &e.Status, &e.RequestSig, &e.ResponseSig, &e.PeerSerial, &e.Prev, &e.Hash); err != nil {
+			e, err := scanEntry(rows)
+			if err != nil {
 				return err
 			}
 			entry(e)
@@ -467,4 +476,32 @@ func VerifyArchive(r io.Reader, ca *x509.Certificate) (Report, error) {
 		last = max(last, s.Upto)
 	}
 	return v.finish(last), nil
+}
+
+// PersonalAfter returns up to limit entries of personal-data calls (those
+// naming a subject) after seq, in log order: what a gateway ships for the
+// citizens' access log.
+func PersonalAfter(ctx context.Context, pool *pgxpool.Pool, seq int64, limit int) ([]Entry, error) {
+	rows, err := pool.Query(ctx, `SELECT `+joinCols()+` FROM gateway_msglog WHERE subject <> '' AND seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read personal-data entries: %w", err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func scanEntry(row pgx.Row) (Entry, error) {
+	var e Entry
+	err := row.Scan(&e.Seq, &e.AtMicros, &e.Direction, &e.MessageID, &e.Client, &e.Service, &e.Method, &e.Path, &e.UserID, &e.Issue,
+		&e.RequestHash, &e.ResponseHash, &e.Status, &e.RequestSig, &e.ResponseSig, &e.PeerSerial,
+		&e.Subject, &e.Purpose, &e.Basis, &e.Refused, &e.Prev, &e.Hash)
+	return e, err
 }

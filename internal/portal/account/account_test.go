@@ -18,7 +18,6 @@ import (
 	"github.com/ortaq/ortaq/internal/notify"
 	"github.com/ortaq/ortaq/internal/pgtest"
 	"github.com/ortaq/ortaq/internal/portal/portaltest"
-	"github.com/ortaq/ortaq/internal/registry"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m, app.Schemas()...) }
@@ -243,11 +242,6 @@ func TestConsentByCodeAndAccessLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	person, other := r.Sample.WithAddress.String(), r.Sample.WithoutAddress.String()
-	if _, err := r.Registries.ApplyNow(ctx, registry.Change{Registry: "population", Key: person, Op: registry.OpCreate,
-		Data:  map[string]any{"iin": person, "last_name": "Ахметова", "first_name": "Айгерим", "birth_date": "1990-05-17", "sex": "female"},
-		Actor: "officer:mia-1", Basis: "test"}); err != nil {
-		t.Fatal(err)
-	}
 	b := portaltest.New(t, r)
 	phone := b.Citizen(person)
 	if _, err := r.Notify.SetContact(ctx, person, notify.Contact{Phone: phone, Language: "kk"}, "citizen:"+person, ""); err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/ortaq/ortaq/internal/notify"
 	"github.com/ortaq/ortaq/internal/pgtest"
 	"github.com/ortaq/ortaq/internal/portal/portaltest"
-	"github.com/ortaq/ortaq/internal/registry"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m, app.Schemas()...) }
@@ -128,11 +127,6 @@ func TestCitizenApprovesAConsentByCodeAndSeesTheAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	person := r.Sample.WithAddress.String()
-	if _, err := r.Registries.ApplyNow(ctx, registry.Change{Registry: "population", Key: person, Op: registry.OpCreate,
-		Data:  map[string]any{"iin": person, "last_name": "Ахметова", "first_name": "Айгерим", "birth_date": "1990-05-17", "sex": "female"},
-		Actor: "officer:mia-1", Basis: "test"}); err != nil {
-		t.Fatal(err)
-	}
 	phone := portaltest.New(t, r).Citizen(person)
 	if _, err := r.Notify.SetContact(ctx, person, notify.Contact{Phone: phone, Language: "kk"}, "citizen:"+person, ""); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"github.com/ortaq/ortaq/internal/identity"
 	"github.com/ortaq/ortaq/internal/portal/portaltest"
 	"github.com/ortaq/ortaq/internal/process"
-	"github.com/ortaq/ortaq/internal/registry"
 )
 
 // notPages are mounted GET routes that are not pages: APIs, protocol
@@ -207,11 +206,6 @@ func pageFixtures(t *testing.T, r *apptest.Running) fixtures {
 		t.Fatal(err)
 	}
 	fx := fixtures{applicant: r.Sample.WithAddress.String()}
-	if _, err := r.Registries.ApplyNow(ctx, registry.Change{Registry: "population", Key: fx.applicant, Op: registry.OpCreate,
-		Data:  map[string]any{"iin": fx.applicant, "last_name": "Ахметова", "first_name": "Айгерим", "birth_date": "1990-05-17", "sex": "female"},
-		Actor: "officer:mia-1", Basis: "test"}); err != nil {
-		t.Fatal(err)
-	}
 	submit := func(service string, inputs map[string]any) uuid.UUID {
 		app, _, err := r.Engine.Submit(ctx, process.SubmitRequest{ServiceID: service, Inputs: inputs, IdempotencyKey: "e2e-" + service, RequestID: "e2e"})
 		if err != nil {
