@@ -75,34 +75,39 @@ func (e *Engine) runNext(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	// One round trip takes the due run, locks its application and opens the
+	// savepoint the run works in, so that a failure is undone while the
+	// run's row stays locked: its attempt and next time are written before
+	// any other worker can take it (without that, another worker could run
+	// it again at once, past its backoff and its last attempt).
 	var id uuid.UUID
 	var attempt, version int
 	var serviceID string
-	err = tx.QueryRow(ctx, `SELECT application_id, attempt, service_id, service_version FROM process_run
-		WHERE run_at <= $1 ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED`, e.cfg.Clock.Now()).Scan(&id, &attempt, &serviceID, &version)
+	var app queuedApplication
+	b := &pgx.Batch{}
+	b.Queue(`SELECT r.application_id, r.attempt, r.service_id, r.service_version, `+applicationColumns+`
+		FROM process_run r JOIN application a ON a.id = r.application_id
+		WHERE r.run_at <= $1 ORDER BY r.run_at LIMIT 1 FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF a`, e.cfg.Clock.Now())
+	b.Queue(`SAVEPOINT run`)
+	br := tx.SendBatch(ctx, b)
+	err = br.QueryRow().Scan(append([]any{&id, &attempt, &serviceID, &version}, app.dest()...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
+		br.Close()
 		return false, nil
 	}
 	if err != nil {
+		br.Close()
+		return false, err
+	}
+	if err := br.Close(); err != nil {
 		return false, err
 	}
 	attempt++
 	runCtx, cancel := context.WithTimeout(ctx, e.cfg.JobTimeout)
 	defer cancel()
-	// The run works in a savepoint, so that a failure is undone while the
-	// run's row stays locked: its attempt and next time are written before
-	// any other worker can take it (without that, another worker could run
-	// it again at once, past its backoff and its last attempt).
-	run, err := tx.Begin(runCtx)
-	if err != nil {
-		return false, err
-	}
 	var f flowRun
-	err = e.runQueued(runCtx, run, id, attempt, serviceID, version, &f)
+	err = e.runQueued(runCtx, tx, id, &app, attempt, serviceID, version, &f)
 	if err == nil {
-		if err := tx.Commit(ctx); err != nil {
-			return true, fmt.Errorf("commit run of %s: %w", id, err)
-		}
 		return true, nil
 	}
 	var stop *stopError
@@ -112,7 +117,7 @@ func (e *Engine) runNext(ctx context.Context) (bool, error) {
 	}
 	final := errors.As(err, &stop) || attempt >= limit
 	bookCtx := context.WithoutCancel(ctx)
-	marked, berr := e.bookFailure(bookCtx, tx, run, id, f.failedStep(), attempt, limit, final, err)
+	marked, berr := e.bookFailure(bookCtx, tx, id, f.failedStep(), attempt, limit, final, err)
 	if berr == nil {
 		if marked {
 			e.failedMarked(id, f.failedStep(), attempt, err)
@@ -142,11 +147,11 @@ func (e *Engine) backoff(attempt int) time.Duration {
 	return min(e.cfg.RetryBase<<min(attempt-1, 20), time.Hour)
 }
 
-// bookFailure undoes a failed run (its savepoint) and, still holding the
-// run's row, records the attempt and either schedules the next one or
-// marks the application failed; then commits.
-func (e *Engine) bookFailure(ctx context.Context, tx, run pgx.Tx, id uuid.UUID, stepName string, attempt, limit int, final bool, cause error) (marked bool, err error) {
-	if err := run.Rollback(ctx); err != nil {
+// bookFailure undoes a failed run (back to its savepoint) and, still
+// holding the run's row, records the attempt and either schedules the next
+// one or marks the application failed; then commits.
+func (e *Engine) bookFailure(ctx context.Context, tx pgx.Tx, id uuid.UUID, stepName string, attempt, limit int, final bool, cause error) (marked bool, err error) {
+	if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT run`); err != nil {
 		return false, err
 	}
 	var stop *stopError
@@ -169,7 +174,7 @@ func (e *Engine) bookFailure(ctx context.Context, tx, run pgx.Tx, id uuid.UUID, 
 	return marked, tx.Commit(ctx)
 }
 
-func (e *Engine) runQueued(ctx context.Context, tx pgx.Tx, id uuid.UUID, attempt int, serviceID string, version int, f *flowRun) error {
+func (e *Engine) runQueued(ctx context.Context, tx pgx.Tx, id uuid.UUID, app *queuedApplication, attempt int, serviceID string, version int, f *flowRun) error {
 	def, err := e.services.Version(ctx, serviceID, version)
 	if err != nil {
 		return fmt.Errorf("load service %s v%d: %w", serviceID, version, err)
@@ -178,9 +183,8 @@ func (e *Engine) runQueued(ctx context.Context, tx pgx.Tx, id uuid.UUID, attempt
 	if err != nil {
 		return fmt.Errorf("load plan of %s v%d: %w", serviceID, version, err)
 	}
-	return e.runInTx(ctx, tx, id, attempt, def, plan, f, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM process_run WHERE application_id = $1`, id)
-		return err
+	return e.runInTx(ctx, tx, id, app, attempt, def, plan, f, func(b *pgx.Batch) {
+		b.Queue(`DELETE FROM process_run WHERE application_id = $1`, id)
 	})
 }
 
