@@ -10,6 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+const enqueueVersion = `INSERT INTO process_run (application_id, run_at, service_id, service_version) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (application_id) DO UPDATE SET run_at = excluded.run_at, attempt = 0`
+
 // enqueue queues a run of the application in tx; the service version,
 // when the caller knows it, spares the run a read.
 func (e *Engine) enqueue(ctx context.Context, tx pgx.Tx, id uuid.UUID, serviceID string, version int) error {
@@ -19,13 +22,17 @@ func (e *Engine) enqueue(ctx context.Context, tx pgx.Tx, id uuid.UUID, serviceID
 			SELECT id, $2, service_id, service_version FROM application WHERE id = $1
 			ON CONFLICT (application_id) DO UPDATE SET run_at = excluded.run_at, attempt = 0`, id, e.cfg.Clock.Now())
 	} else {
-		_, err = tx.Exec(ctx, `INSERT INTO process_run (application_id, run_at, service_id, service_version) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (application_id) DO UPDATE SET run_at = excluded.run_at, attempt = 0`, id, e.cfg.Clock.Now(), serviceID, version)
+		_, err = tx.Exec(ctx, enqueueVersion, id, e.cfg.Clock.Now(), serviceID, version)
 	}
 	if err != nil {
 		return fmt.Errorf("queue application: %w", err)
 	}
 	return nil
+}
+
+// queueRun adds the queueing of a run of the application to a batch.
+func (e *Engine) queueRun(b *pgx.Batch, id uuid.UUID, serviceID string, version int) {
+	b.Queue(enqueueVersion, id, e.cfg.Clock.Now(), serviceID, version)
 }
 
 // wakeWorkers tells an idle worker of this node that a run is due (after
@@ -70,36 +77,36 @@ func (e *Engine) work(ctx context.Context) {
 // is the lease: a node that dies loses its transaction, and the run is due
 // again for every other node at once.
 func (e *Engine) runNext(ctx context.Context) (bool, error) {
-	tx, err := e.pool.Begin(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	// One round trip takes the due run, locks its application and opens the
-	// savepoint the run works in, so that a failure is undone while the
-	// run's row stays locked: its attempt and next time are written before
-	// any other worker can take it (without that, another worker could run
-	// it again at once, past its backoff and its last attempt).
-	var id uuid.UUID
-	var attempt, version int
-	var serviceID string
-	var app queuedApplication
+	// One round trip begins the transaction, takes the due run, locks its
+	// application and opens the savepoint the run works in, so that a
+	// failure is undone while the run's row stays locked: its attempt and
+	// next time are written before any other worker can take it (without
+	// that, another worker could run it again at once, past its backoff and
+	// its last attempt).
 	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
 	b.Queue(`SELECT r.application_id, r.attempt, r.service_id, r.service_version, `+applicationColumns+`
 		FROM process_run r JOIN application a ON a.id = r.application_id
 		WHERE r.run_at <= $1 ORDER BY r.run_at LIMIT 1 FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF a`, e.cfg.Clock.Now())
 	b.Queue(`SAVEPOINT run`)
-	br := tx.SendBatch(ctx, b)
-	err = br.QueryRow().Scan(append([]any{&id, &attempt, &serviceID, &version}, app.dest()...)...)
+	br := e.pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var id uuid.UUID
+	var attempt, version int
+	var serviceID string
+	var app queuedApplication
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(append([]any{&id, &attempt, &serviceID, &version}, app.dest()...)...)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		br.Close()
 		return false, nil
 	}
 	if err != nil {
-		br.Close()
-		return false, err
-	}
-	if err := br.Close(); err != nil {
 		return false, err
 	}
 	attempt++
