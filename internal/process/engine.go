@@ -265,7 +265,7 @@ func (e *Engine) runInTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, app *queu
 		return stop(fmt.Errorf("stored applicant IIN is invalid: %w", err))
 	}
 	*f = flowRun{e: e, tx: tx, id: id, def: def, plan: plan, applicant: applicant, attempt: attempt,
-		result: app.document, failedAt: stepPrepare}
+		result: app.document, failedAt: stepPrepare, writes: b}
 	out, err := f.run(ctx, app.inputs, app.cursor, app.data, app.review)
 	if err != nil {
 		return err
