@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/ortaq/ortaq/internal/pg"
 )
 
 const enqueueVersion = `INSERT INTO process_run (application_id, run_at, service_id, service_version) VALUES ($1, $2, $3, $4)
@@ -33,6 +34,17 @@ func (e *Engine) enqueue(ctx context.Context, tx pgx.Tx, id uuid.UUID, serviceID
 // queueRun adds the queueing of a run of the application to a batch.
 func (e *Engine) queueRun(b *pgx.Batch, id uuid.UUID, serviceID string, version int) {
 	b.Queue(enqueueVersion, id, e.cfg.Clock.Now(), serviceID, version)
+}
+
+// inTxWaking runs fn in a transaction and, once it committed, wakes an idle
+// worker of this node for the run fn may have queued (other nodes find it
+// at their next poll).
+func (e *Engine) inTxWaking(ctx context.Context, fn func(pgx.Tx) error) error {
+	if err := pg.InTx(ctx, e.pool, fn); err != nil {
+		return err
+	}
+	e.wakeWorkers()
+	return nil
 }
 
 // wakeWorkers tells an idle worker of this node that a run is due (after
