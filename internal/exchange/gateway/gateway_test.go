@@ -62,6 +62,8 @@ type env struct {
 	clock  *clock.Fake
 	// consent checks the nodes' consent-based calls (consent_test.go).
 	consent gateway.ConsentChecker
+	// configure, when set, adjusts each node's configuration.
+	configure func(*gateway.Config)
 }
 
 func newEnv(t *testing.T) *env {
@@ -117,13 +119,21 @@ func (e *env) node(code string, maxAge time.Duration) *testNode {
 	if e.clock != nil {
 		clk = e.clock
 	}
-	n, err := gateway.Open(context.Background(), gateway.Config{DataDir: dir, CentreURL: e.centre.URL, MaxCatalogueAge: maxAge,
-		RefreshEvery: time.Hour, SealEvery: time.Hour, Clock: clk, Consent: e.consent}, db.Pool)
+	cfg := gateway.Config{DataDir: dir, CentreURL: e.centre.URL, MaxCatalogueAge: maxAge,
+		RefreshEvery: time.Hour, SealEvery: time.Hour, Clock: clk, Consent: e.consent}
+	if e.configure != nil {
+		e.configure(&cfg)
+	}
+	n, err := gateway.Open(context.Background(), cfg, db.Pool)
 	if err != nil {
 		t.Fatal(err)
 	}
+	scheme := "http://"
+	if cfg.ClientTLS {
+		scheme = "https://"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tn := &testNode{Node: n, db: db, client: "http://" + clientLn.Addr().String(), cancel: cancel, done: make(chan error, 1),
+	tn := &testNode{Node: n, db: db, client: scheme + clientLn.Addr().String(), cancel: cancel, done: make(chan error, 1),
 		dir: dir, peer: peerLn.Addr().String()}
 	go func() { tn.done <- n.Serve(ctx, gateway.Listeners{Client: clientLn, Peer: peerLn}) }()
 	t.Cleanup(func() { cancel(); <-tn.done; n.Close() })
