@@ -84,7 +84,11 @@ func gatewayServe(args []string, stdout, stderr io.Writer) error {
 	f := newFlags("gateway serve", "Runs one member's exchange gateway: the X-Road REST client listener and the mutual-TLS peer listener. Stops gracefully on SIGINT or SIGTERM.", stderr)
 	sf.add(f)
 	f.String(&cfg.CentreURL, "centre", "http://127.0.0.1:8080", "URL of the central authority")
-	f.String(&clientAddr, "client-addr", "127.0.0.1:8081", "listen address for the member's own systems (plain HTTP: keep it internal)")
+	f.String(&clientAddr, "client-addr", "127.0.0.1:8081", "listen address for the member's own systems (plain HTTP unless --client-tls: then keep it internal)")
+	var clientCerts string
+	f.Bool(&cfg.ClientTLS, "client-tls", false, "serve the client port over TLS with the node's certificate (the platform CA's ca.crt in the data directory verifies it)")
+	f.String(&clientCerts, "client-certs", "", "file of lines \"SUBSYSTEM CERTIFICATE\" (a sha256: fingerprint or a PEM file): each listed subsystem must call with one of its certificates (needs --client-tls)")
+	f.Bool(&cfg.RequireClientCerts, "require-client-certs", false, "refuse subsystems that have no certificate in --client-certs")
 	f.String(&peerAddr, "peer-addr", "127.0.0.1:8443", "listen address for other gateways (mutual TLS)")
 	f.Duration(&cfg.MaxCatalogueAge, "max-catalogue-age", time.Hour, "refuse calls once the catalogue is older than this")
 	f.Duration(&cfg.RefreshEvery, "refresh-every", time.Minute, "how often the catalogue is downloaded")
@@ -100,6 +104,14 @@ func gatewayServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.DataDir, cfg.Logger = sf.dataDir, log
+	if (clientCerts != "" || cfg.RequireClientCerts) && !cfg.ClientTLS {
+		return fmt.Errorf("--client-certs and --require-client-certs need --client-tls: a certificate is presented over TLS")
+	}
+	if clientCerts != "" {
+		if cfg.ClientCerts, err = gateway.ReadClientCerts(clientCerts); err != nil {
+			return fmt.Errorf("--client-certs %s: %w", clientCerts, err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if consentToken != "" {
@@ -128,7 +140,11 @@ func gatewayServe(args []string, stdout, stderr io.Writer) error {
 		cl.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "gateway %s: clients on http://%s, peers on %s\n", node.Member(), cl.Addr(), pl.Addr())
+	scheme := "http"
+	if cfg.ClientTLS {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "gateway %s: clients on %s://%s, peers on %s\n", node.Member(), scheme, cl.Addr(), pl.Addr())
 	log.Info("gateway serving", "member", node.Member().String(), "client", cl.Addr().String(), "peer", pl.Addr().String())
 	return node.Serve(ctx, gateway.Listeners{Client: cl, Peer: pl})
 }

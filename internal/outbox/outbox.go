@@ -65,16 +65,28 @@ type Event struct {
 	Tx uint64
 }
 
+const insertEvent = `INSERT INTO outbox_event (topic, key, payload, created_at) VALUES ($1, $2, $3, $4)`
+
 // Emit records an event within tx.
 func Emit(ctx context.Context, tx pgx.Tx, at time.Time, topic, key string, payload any) error {
 	b, err := json.Marshal(payload)
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", topic, err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO outbox_event (topic, key, payload, created_at) VALUES ($1, $2, $3, $4)`,
-		topic, key, b, at); err != nil {
+	if _, err := tx.Exec(ctx, insertEvent, topic, key, b, at); err != nil {
 		return fmt.Errorf("emit %s event: %w", topic, err)
 	}
+	return nil
+}
+
+// Queue adds an event to a batch that the caller sends in its
+// transaction: with the transaction's other writes, one round trip for all.
+func Queue(batch *pgx.Batch, at time.Time, topic, key string, payload any) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", topic, err)
+	}
+	batch.Queue(insertEvent, topic, key, b, at)
 	return nil
 }
 

@@ -87,7 +87,7 @@ func (e *Engine) Correct(ctx context.Context, who identity.Principal, id uuid.UU
 	if err != nil {
 		return err
 	}
-	return pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+	return e.inTxWaking(ctx, func(tx pgx.Tx) error {
 		status, _, _, err := lockOwn(ctx, tx, who, id)
 		if err != nil {
 			return err
@@ -153,7 +153,7 @@ func (e *Engine) Failed(ctx context.Context, limit int) ([]Application, error) {
 // Retry sends a failed application back to work from the step that failed,
 // with a fresh count of attempts. actor names the operator.
 func (e *Engine) Retry(ctx context.Context, id uuid.UUID, actor string) error {
-	return pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+	return e.inTxWaking(ctx, func(tx pgx.Tx) error {
 		var status string
 		err := tx.QueryRow(ctx, `SELECT status FROM application WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&status)
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -227,28 +227,38 @@ func Final(status string) bool {
 	return false
 }
 
-// runInTx works the application in tx; complete marks its run done in tx.
-func (e *Engine) runInTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, attempt int, def service.Definition, plan *servicedef.Plan, f *flowRun, complete func(pgx.Tx) error) error {
-	var app struct {
-		applicant string
-		status    string
-		submitted time.Time
-		inputs    map[string]any
-		cursor    int
-		data      map[string]any
-		review    map[string]any
-		document  *uuid.UUID
-	}
-	err := tx.QueryRow(ctx, `SELECT applicant_iin, status, submitted_at, inputs, cursor, data, review, document_id FROM application WHERE id = $1 FOR NO KEY UPDATE`, id).
-		Scan(&app.applicant, &app.status, &app.submitted, &app.inputs, &app.cursor, &app.data, &app.review, &app.document)
-	if err != nil {
-		return fmt.Errorf("lock application: %w", err)
-	}
+// queuedApplication is what a run reads of its application, with the row
+// locked (FOR NO KEY UPDATE) in the run's transaction.
+type queuedApplication struct {
+	applicant string
+	status    string
+	submitted time.Time
+	inputs    map[string]any
+	cursor    int
+	data      map[string]any
+	review    map[string]any
+	document  *uuid.UUID
+}
+
+// applicationColumns are queuedApplication's columns of table application.
+const applicationColumns = `a.applicant_iin, a.status, a.submitted_at, a.inputs, a.cursor, a.data, a.review, a.document_id`
+
+func (a *queuedApplication) dest() []any {
+	return []any{&a.applicant, &a.status, &a.submitted, &a.inputs, &a.cursor, &a.data, &a.review, &a.document}
+}
+
+// runInTx works the locked application app in tx, and commits; complete
+// adds what marks its run done to the batch of the run's last writes.
+// Those writes (state, timeline, events, the run's end) go in one round
+// trip: a statement of its own costs the database more than its row.
+func (e *Engine) runInTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, app *queuedApplication, attempt int, def service.Definition, plan *servicedef.Plan, f *flowRun, complete func(*pgx.Batch)) error {
+	b := &pgx.Batch{}
 	if app.status != StatusSubmitted {
-		// Paused, decided or withdrawn since this job was queued, or decided
-		// by an earlier run whose job completion was lost: nothing to do.
-		if err := complete(tx); err != nil {
-			return err
+		// Paused, decided or withdrawn since this run was queued: nothing to
+		// do.
+		complete(b)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("complete run: %w", err)
 		}
 		return tx.Commit(ctx)
 	}
@@ -257,13 +267,12 @@ func (e *Engine) runInTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, attempt i
 		return stop(fmt.Errorf("stored applicant IIN is invalid: %w", err))
 	}
 	*f = flowRun{e: e, tx: tx, id: id, def: def, plan: plan, applicant: applicant, attempt: attempt,
-		result: app.document, failedAt: stepPrepare}
+		result: app.document, failedAt: stepPrepare, writes: b}
 	out, err := f.run(ctx, app.inputs, app.cursor, app.data, app.review)
 	if err != nil {
 		return err
 	}
 	now := e.cfg.Clock.Now()
-	b := &pgx.Batch{}
 	steps := f.steps
 	if Final(out.status) {
 		steps = append(steps, step{Name: out.status, Actor: "system", Start: now, End: now, Outcome: "ok", Attempt: attempt})
@@ -274,20 +283,19 @@ func (e *Engine) runInTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, attempt i
 			id, out.status, out.cursor, f.data, f.result, now)
 	}
 	queueSteps(b, id, steps)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("record timeline and state: %w", err)
-	}
 	if Final(out.status) {
-		if err := emitDecided(ctx, tx, now, id, def.ID, out.status, out.refusal, f.result); err != nil {
-			return err
-		}
-	} else if err := outbox.Emit(ctx, tx, now, "process.application.paused", id.String(), map[string]any{
-		"application_id": id, "service_id": def.ID, "status": out.status,
-	}); err != nil {
+		err = outbox.Queue(b, now, "process.application.decided", id.String(), decided(id, def.ID, out.status, out.refusal, f.result))
+	} else {
+		err = outbox.Queue(b, now, "process.application.paused", id.String(), map[string]any{
+			"application_id": id, "service_id": def.ID, "status": out.status,
+		})
+	}
+	if err != nil {
 		return err
 	}
-	if err := complete(tx); err != nil {
-		return fmt.Errorf("complete job: %w", err)
+	complete(b)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("record state, timeline and events: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -299,11 +307,16 @@ func (e *Engine) runInTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, attempt i
 	return nil
 }
 
-func emitDecided(ctx context.Context, tx pgx.Tx, now time.Time, id uuid.UUID, serviceID, status string, refusal *string, documentID *uuid.UUID) error {
-	return outbox.Emit(ctx, tx, now, "process.application.decided", id.String(), map[string]any{
+// decided is the payload of process.application.decided.
+func decided(id uuid.UUID, serviceID, status string, refusal *string, documentID *uuid.UUID) map[string]any {
+	return map[string]any{
 		"application_id": id, "service_id": serviceID, "status": status,
 		"refusal_code": refusal, "document_id": documentID,
-	})
+	}
+}
+
+func emitDecided(ctx context.Context, tx pgx.Tx, now time.Time, id uuid.UUID, serviceID, status string, refusal *string, documentID *uuid.UUID) error {
+	return outbox.Emit(ctx, tx, now, "process.application.decided", id.String(), decided(id, serviceID, status, refusal, documentID))
 }
 
 // recordAttempt writes a failed attempt into the timeline, in its own

@@ -154,7 +154,7 @@ func (e *Engine) ConfirmPayment(ctx context.Context, who identity.Principal, c P
 		return Invoice{}, err
 	}
 	var inv Invoice
-	err = pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+	err = e.inTxWaking(ctx, func(tx pgx.Tx) error {
 		// The application first, as every run locks it: no deadlock.
 		var status string
 		var cursor int

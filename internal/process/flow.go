@@ -38,6 +38,9 @@ type flowRun struct {
 	// failedAt is the step being worked (stepPrepare while reading data and
 	// deriving values): when the run fails, that step is the one retried.
 	failedAt int
+	// writes are the run's writes whose results nobody reads (events): they
+	// go to the database with the run's last batch, in one round trip.
+	writes *pgx.Batch
 }
 
 // stepPrepare marks the reads and derivations before the first step.
@@ -259,7 +262,7 @@ func (f *flowRun) step(ctx context.Context, i int, a *servicedef.Activation) (ou
 	case servicedef.StepNotify:
 		return outcome{}, false, f.timed("notify", func() (string, map[string]any, error) {
 			// Delivery belongs to the notification outbox's consumers.
-			err := outbox.Emit(ctx, f.tx, f.e.cfg.Clock.Now(), "notify.message.requested", f.id.String(), map[string]any{
+			err := outbox.Queue(f.writes, f.e.cfg.Clock.Now(), "notify.message.requested", f.id.String(), map[string]any{
 				"application_id": f.id, "step": s.ID, "to_iin": f.applicant.String(), "message": s.Message.Text,
 			})
 			return "queued", map[string]any{"step": s.ID}, err

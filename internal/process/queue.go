@@ -8,7 +8,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/ortaq/ortaq/internal/pg"
 )
+
+const enqueueVersion = `INSERT INTO process_run (application_id, run_at, service_id, service_version) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (application_id) DO UPDATE SET run_at = excluded.run_at, attempt = 0`
 
 // enqueue queues a run of the application in tx; the service version,
 // when the caller knows it, spares the run a read.
@@ -19,12 +23,27 @@ func (e *Engine) enqueue(ctx context.Context, tx pgx.Tx, id uuid.UUID, serviceID
 			SELECT id, $2, service_id, service_version FROM application WHERE id = $1
 			ON CONFLICT (application_id) DO UPDATE SET run_at = excluded.run_at, attempt = 0`, id, e.cfg.Clock.Now())
 	} else {
-		_, err = tx.Exec(ctx, `INSERT INTO process_run (application_id, run_at, service_id, service_version) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (application_id) DO UPDATE SET run_at = excluded.run_at, attempt = 0`, id, e.cfg.Clock.Now(), serviceID, version)
+		_, err = tx.Exec(ctx, enqueueVersion, id, e.cfg.Clock.Now(), serviceID, version)
 	}
 	if err != nil {
 		return fmt.Errorf("queue application: %w", err)
 	}
+	return nil
+}
+
+// queueRun adds the queueing of a run of the application to a batch.
+func (e *Engine) queueRun(b *pgx.Batch, id uuid.UUID, serviceID string, version int) {
+	b.Queue(enqueueVersion, id, e.cfg.Clock.Now(), serviceID, version)
+}
+
+// inTxWaking runs fn in a transaction and, once it committed, wakes an idle
+// worker of this node for the run fn may have queued (other nodes find it
+// at their next poll).
+func (e *Engine) inTxWaking(ctx context.Context, fn func(pgx.Tx) error) error {
+	if err := pg.InTx(ctx, e.pool, fn); err != nil {
+		return err
+	}
+	e.wakeWorkers()
 	return nil
 }
 
@@ -70,16 +89,32 @@ func (e *Engine) work(ctx context.Context) {
 // is the lease: a node that dies loses its transaction, and the run is due
 // again for every other node at once.
 func (e *Engine) runNext(ctx context.Context) (bool, error) {
-	tx, err := e.pool.Begin(ctx)
-	if err != nil {
-		return false, err
-	}
+	// One round trip begins the transaction, takes the due run, locks its
+	// application and opens the savepoint the run works in, so that a
+	// failure is undone while the run's row stays locked: its attempt and
+	// next time are written before any other worker can take it (without
+	// that, another worker could run it again at once, past its backoff and
+	// its last attempt).
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.Queue(`SELECT r.application_id, r.attempt, r.service_id, r.service_version, `+applicationColumns+`
+		FROM process_run r JOIN application a ON a.id = r.application_id
+		WHERE r.run_at <= $1 ORDER BY r.run_at LIMIT 1 FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF a`, e.cfg.Clock.Now())
+	b.Queue(`SAVEPOINT run`)
+	br := e.pool.SendBatch(ctx, b)
+	tx := br.Tx()
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	var id uuid.UUID
 	var attempt, version int
 	var serviceID string
-	err = tx.QueryRow(ctx, `SELECT application_id, attempt, service_id, service_version FROM process_run
-		WHERE run_at <= $1 ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED`, e.cfg.Clock.Now()).Scan(&id, &attempt, &serviceID, &version)
+	var app queuedApplication
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(append([]any{&id, &attempt, &serviceID, &version}, app.dest()...)...)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -89,20 +124,9 @@ func (e *Engine) runNext(ctx context.Context) (bool, error) {
 	attempt++
 	runCtx, cancel := context.WithTimeout(ctx, e.cfg.JobTimeout)
 	defer cancel()
-	// The run works in a savepoint, so that a failure is undone while the
-	// run's row stays locked: its attempt and next time are written before
-	// any other worker can take it (without that, another worker could run
-	// it again at once, past its backoff and its last attempt).
-	run, err := tx.Begin(runCtx)
-	if err != nil {
-		return false, err
-	}
 	var f flowRun
-	err = e.runQueued(runCtx, run, id, attempt, serviceID, version, &f)
+	err = e.runQueued(runCtx, tx, id, &app, attempt, serviceID, version, &f)
 	if err == nil {
-		if err := tx.Commit(ctx); err != nil {
-			return true, fmt.Errorf("commit run of %s: %w", id, err)
-		}
 		return true, nil
 	}
 	var stop *stopError
@@ -112,7 +136,7 @@ func (e *Engine) runNext(ctx context.Context) (bool, error) {
 	}
 	final := errors.As(err, &stop) || attempt >= limit
 	bookCtx := context.WithoutCancel(ctx)
-	marked, berr := e.bookFailure(bookCtx, tx, run, id, f.failedStep(), attempt, limit, final, err)
+	marked, berr := e.bookFailure(bookCtx, tx, id, f.failedStep(), attempt, limit, final, err)
 	if berr == nil {
 		if marked {
 			e.failedMarked(id, f.failedStep(), attempt, err)
@@ -142,11 +166,11 @@ func (e *Engine) backoff(attempt int) time.Duration {
 	return min(e.cfg.RetryBase<<min(attempt-1, 20), time.Hour)
 }
 
-// bookFailure undoes a failed run (its savepoint) and, still holding the
-// run's row, records the attempt and either schedules the next one or
-// marks the application failed; then commits.
-func (e *Engine) bookFailure(ctx context.Context, tx, run pgx.Tx, id uuid.UUID, stepName string, attempt, limit int, final bool, cause error) (marked bool, err error) {
-	if err := run.Rollback(ctx); err != nil {
+// bookFailure undoes a failed run (back to its savepoint) and, still
+// holding the run's row, records the attempt and either schedules the next
+// one or marks the application failed; then commits.
+func (e *Engine) bookFailure(ctx context.Context, tx pgx.Tx, id uuid.UUID, stepName string, attempt, limit int, final bool, cause error) (marked bool, err error) {
+	if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT run`); err != nil {
 		return false, err
 	}
 	var stop *stopError
@@ -169,7 +193,7 @@ func (e *Engine) bookFailure(ctx context.Context, tx, run pgx.Tx, id uuid.UUID, 
 	return marked, tx.Commit(ctx)
 }
 
-func (e *Engine) runQueued(ctx context.Context, tx pgx.Tx, id uuid.UUID, attempt int, serviceID string, version int, f *flowRun) error {
+func (e *Engine) runQueued(ctx context.Context, tx pgx.Tx, id uuid.UUID, app *queuedApplication, attempt int, serviceID string, version int, f *flowRun) error {
 	def, err := e.services.Version(ctx, serviceID, version)
 	if err != nil {
 		return fmt.Errorf("load service %s v%d: %w", serviceID, version, err)
@@ -178,9 +202,8 @@ func (e *Engine) runQueued(ctx context.Context, tx pgx.Tx, id uuid.UUID, attempt
 	if err != nil {
 		return fmt.Errorf("load plan of %s v%d: %w", serviceID, version, err)
 	}
-	return e.runInTx(ctx, tx, id, attempt, def, plan, f, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM process_run WHERE application_id = $1`, id)
-		return err
+	return e.runInTx(ctx, tx, id, app, attempt, def, plan, f, func(b *pgx.Batch) {
+		b.Queue(`DELETE FROM process_run WHERE application_id = $1`, id)
 	})
 }
 

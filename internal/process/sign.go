@@ -18,7 +18,6 @@ import (
 	"github.com/ortaq/ortaq/internal/esign"
 	"github.com/ortaq/ortaq/internal/i18n"
 	"github.com/ortaq/ortaq/internal/outbox"
-	"github.com/ortaq/ortaq/internal/pg"
 	"github.com/ortaq/ortaq/internal/servicedef"
 	"github.com/ortaq/ortaq/internal/web"
 )
@@ -163,7 +162,7 @@ func (e *Engine) Sign(ctx context.Context, app uuid.UUID, sig esign.Signature, r
 	if err != nil {
 		return esign.Signer{}, err
 	}
-	err = pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+	err = e.inTxWaking(ctx, func(tx pgx.Tx) error {
 		var cursor int
 		if err := tx.QueryRow(ctx, `SELECT status, cursor FROM application WHERE id = $1 FOR NO KEY UPDATE`, app).Scan(&status, &cursor); err != nil {
 			return err

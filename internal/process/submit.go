@@ -10,11 +10,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ortaq/ortaq/internal/apierr"
 	"github.com/ortaq/ortaq/internal/iin"
 	"github.com/ortaq/ortaq/internal/outbox"
-	"github.com/ortaq/ortaq/internal/pg"
 	"github.com/ortaq/ortaq/internal/refnum"
 	"github.com/ortaq/ortaq/internal/service"
 	"github.com/ortaq/ortaq/internal/servicedef"
@@ -33,6 +33,10 @@ type SubmitRequest struct {
 // Submit validates and stores an application and queues its work. replayed is
 // true when the idempotency key matched an earlier identical submission,
 // which is returned instead.
+// idempotencyConstraint is the unique constraint on (applicant_iin,
+// idempotency_key) of table application.
+const idempotencyConstraint = "application_applicant_iin_idempotency_key_key"
+
 func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application, replayed bool, err error) {
 	if req.ServiceID == "" {
 		return Application{}, false, apierr.New(apierr.Validation, apierr.FieldError{Path: "/service", Code: apierr.FieldRequired})
@@ -67,44 +71,36 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application
 	number := refnum.New('A')
 	submitted := step{Name: "submitted", Actor: "citizen", Start: now, End: now, Outcome: "ok", Attempt: 1,
 		Detail: map[string]any{"request_id": req.RequestID}}
-	err = pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO application (id, number, service_id, service_version, applicant_iin, inputs, status,
-				idempotency_key, request_hash, submitted_at)
-			VALUES ($1, $2, $3, $4, $5, $6, 'submitted', $7, $8, $9)
-			ON CONFLICT (applicant_iin, idempotency_key) DO NOTHING`,
-			id, number, def.ID, def.Version, applicant.String(), inputs, req.IdempotencyKey, hash[:], now)
-		if err != nil {
-			return fmt.Errorf("insert application: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			var existing uuid.UUID
-			var existingHash []byte
-			err := tx.QueryRow(ctx, `SELECT id, request_hash FROM application WHERE applicant_iin = $1 AND idempotency_key = $2`,
-				applicant.String(), req.IdempotencyKey).Scan(&existing, &existingHash)
-			if err != nil {
-				return fmt.Errorf("find earlier submission: %w", err)
-			}
-			if string(existingHash) != string(hash[:]) {
-				return apierr.New(apierr.IdempotencyKeyReused)
-			}
-			id, replayed = existing, true
-			return nil
-		}
-		if err := addStep(ctx, tx, id, submitted); err != nil {
-			return err
-		}
-		if err := outbox.Emit(ctx, tx, now, "process.application.submitted", id.String(),
-			map[string]any{"application_id": id, "service_id": def.ID, "service_version": def.Version}); err != nil {
-			return err
-		}
-		if err := e.enqueue(ctx, tx, id, def.ID, def.Version); err != nil {
-			return fmt.Errorf("queue application: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
+	// One round trip: the statements of a batch run in one implicit
+	// transaction, all or none.
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO application (id, number, service_id, service_version, applicant_iin, inputs, status,
+			idempotency_key, request_hash, submitted_at)
+		VALUES ($1, $2, $3, $4, $5, $6, 'submitted', $7, $8, $9)`,
+		id, number, def.ID, def.Version, applicant.String(), inputs, req.IdempotencyKey, hash[:], now)
+	queueStep(b, id, submitted)
+	if err := outbox.Queue(b, now, "process.application.submitted", id.String(),
+		map[string]any{"application_id": id, "service_id": def.ID, "service_version": def.Version}); err != nil {
 		return Application{}, false, err
+	}
+	e.queueRun(b, id, def.ID, def.Version)
+	err = e.pool.SendBatch(ctx, b).Close()
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == idempotencyConstraint {
+		// The same applicant sent this key before: the same request gets
+		// the first answer, another one an error.
+		var existingHash []byte
+		err = e.pool.QueryRow(ctx, `SELECT id, request_hash FROM application WHERE applicant_iin = $1 AND idempotency_key = $2`,
+			applicant.String(), req.IdempotencyKey).Scan(&id, &existingHash)
+		if err != nil {
+			return Application{}, false, fmt.Errorf("find earlier submission: %w", err)
+		}
+		if string(existingHash) != string(hash[:]) {
+			return Application{}, false, apierr.New(apierr.IdempotencyKeyReused)
+		}
+		replayed = true
+	}
+	if err != nil {
+		return Application{}, false, fmt.Errorf("insert application: %w", err)
 	}
 	if replayed {
 		app, err = e.Get(ctx, id)

@@ -355,7 +355,7 @@ func (e *Engine) Decide(ctx context.Context, who identity.Principal, id uuid.UUI
 		return Task{}, err
 	}
 	var out Task
-	err = pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+	err = e.inTxWaking(ctx, func(tx pgx.Tx) error {
 		t, err := e.loadTask(ctx, tx, who, id, true)
 		if err != nil {
 			return err

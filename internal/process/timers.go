@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ortaq/ortaq/internal/outbox"
-	"github.com/ortaq/ortaq/internal/pg"
 )
 
 // weekdays is the calendar without holidays: Monday to Friday work. A day
@@ -67,7 +66,7 @@ func (e *Engine) fireTimersEvery(ctx context.Context, every time.Duration) {
 func (e *Engine) FireTimers(ctx context.Context) (int, error) {
 	now := e.cfg.Clock.Now()
 	fired := 0
-	err := pg.InTx(ctx, e.pool, func(tx pgx.Tx) error {
+	err := e.inTxWaking(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			DELETE FROM process_timer WHERE id IN (
 				SELECT id FROM process_timer WHERE due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)

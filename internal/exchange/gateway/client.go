@@ -24,8 +24,10 @@ import (
 
 // ClientHandler serves the member's own systems: X-Road REST calls under
 // /r1/, the metaservices, /metrics and the operational monitoring query
-// API. Bind it to an internal address only: callers are identified by their
-// X-Road-Client header, as on an X-Road security server with HTTP clients.
+// API. Callers are identified by their X-Road-Client header and, for a
+// subsystem with registered certificates ([ClientCerts]), by the TLS
+// certificate they present; without any, bind the port to an internal
+// address only, as X-Road's NOSSL clients.
 func (n *Node) ClientHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /listClients", n.handleListClients)
@@ -119,6 +121,10 @@ func (n *Node) handleClient(w http.ResponseWriter, r *http.Request) {
 	}
 	if hdr.Client.MemberID() != n.member || !hdr.Client.IsSubsystem() || !cat.HasSubsystem(hdr.Client) {
 		fail(http.StatusForbidden, xroad.ErrClientDenied, "client "+hdr.Client.String()+" is not a registered subsystem of this gateway's member "+n.member.String())
+		return
+	}
+	if msg := n.authenticateClient(r, hdr.Client); msg != "" {
+		fail(http.StatusUnauthorized, xroad.ErrSslAuth, msg)
 		return
 	}
 	if req.Rest == "" && r.Method == http.MethodGet {

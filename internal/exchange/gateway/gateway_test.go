@@ -72,6 +72,8 @@ type env struct {
 	ledger   *consent.Ledger
 	centreDB *pgxpool.Pool
 	replicas bool
+	// configure, when set, adjusts each node's configuration.
+	configure func(*gateway.Config)
 }
 
 // gatewayToken is the nodes' system token at the test centre.
@@ -158,12 +160,19 @@ func (e *env) node(code string, maxAge time.Duration) *testNode {
 		go replica.Run(ctx)
 		cfg.Consent, cfg.CentreToken, cfg.ShipEvery = replica, gatewayToken, time.Hour
 	}
+	if e.configure != nil {
+		e.configure(&cfg)
+	}
 	n, err := gateway.Open(context.Background(), cfg, db.Pool)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	tn := &testNode{Node: n, db: db, client: "http://" + clientLn.Addr().String(), cancel: cancel, done: make(chan error, 1),
+	scheme := "http://"
+	if cfg.ClientTLS {
+		scheme = "https://"
+	}
+	tn := &testNode{Node: n, db: db, client: scheme + clientLn.Addr().String(), cancel: cancel, done: make(chan error, 1),
 		dir: dir, peer: peerLn.Addr().String(), replica: replica}
 	go func() { tn.done <- n.Serve(ctx, gateway.Listeners{Client: clientLn, Peer: peerLn}) }()
 	t.Cleanup(func() { cancel(); <-tn.done; n.Close() })

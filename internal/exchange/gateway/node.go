@@ -70,6 +70,14 @@ type Config struct {
 	// (see [Node.ShipAccessReports]); empty ships nothing.
 	CentreToken string
 	ShipEvery   time.Duration // access report retry period (default 1s)
+	// ClientCerts are the certificates of the member's own systems by
+	// subsystem; RequireClientCerts refuses subsystems without any. Either
+	// needs the client port on TLS (ClientTLS).
+	ClientCerts        ClientCerts
+	RequireClientCerts bool
+	// ClientTLS serves the client port over TLS (1.2 or later) with the
+	// node's own certificate, asking callers for theirs.
+	ClientTLS bool
 }
 
 // Node is a running gateway node.
@@ -407,6 +415,9 @@ func (n *Node) Serve(ctx context.Context, ls Listeners) error {
 		n.log.Warn("catalogue refresh failed; using the cached one", "error", err)
 	}
 	client := &http.Server{Handler: n.ClientHandler(), ReadHeaderTimeout: 10 * time.Second}
+	if n.cfg.ClientTLS {
+		ls.Client = tls.NewListener(ls.Client, n.clientServerTLS())
+	}
 	peer := &http.Server{Handler: n.PeerHandler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: n.peerServerTLS()}
 	errc := make(chan error, 2)
 	go func() { errc <- client.Serve(ls.Client) }()
@@ -493,6 +504,17 @@ func (n *Node) verifyPeer(cs tls.ConnectionState, want xroad.ClientID) error {
 		return errors.New("peer certificate is not active in the catalogue (revoked or unknown)")
 	}
 	return nil
+}
+
+// clientServerTLS is the client port's TLS: the node's certificate, and a
+// request (not a demand) for the caller's, which authenticateClient checks
+// against the subsystem's registered ones.
+func (n *Node) clientServerTLS() *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return n.id.Load().tls, nil },
+		ClientAuth:     tls.RequestClientCert,
+	}
 }
 
 func (n *Node) peerServerTLS() *tls.Config {
