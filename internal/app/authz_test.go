@@ -151,6 +151,7 @@ var authzMatrix = []matrixRow{
 	{"GET /api/v1/registries/{registry}/records/{key}", "/api/v1/registries/population/records/{iin}?purpose=test", "", "reader", [4]int{401, 403, 403, 200}, [2]string{}},
 	{"GET /api/v1/registries/{registry}/records/{key}/history", "/api/v1/registries/population/records/{iin}/history?purpose=test", "", "applicant", [4]int{401, 403, 403, 200}, [2]string{}},
 	{"GET /api/v1/registries/{registry}/export", "/api/v1/registries/population/export?purpose=test", "", "reader", [4]int{401, 403, 403, 200}, [2]string{}},
+	{"GET /api/v1/registries/{registry}/changes", "/api/v1/registries/population/changes?purpose=test", "", "reader", [4]int{401, 403, 403, 200}, [2]string{}},
 	{"GET /api/v1/registries/my-data-usage", "/api/v1/registries/my-data-usage", "", "applicant", [4]int{401, 200, 403, 200}, [2]string{}},
 	{"GET /api/v1/classifiers/{classifier}", "/api/v1/classifiers/kato", "", "public", [4]int{200, 200, 200, 200}, [2]string{}},
 	{"GET /api/v1/catalogue/attributes", "/api/v1/catalogue/attributes?q=address", "", "public", [4]int{200, 200, 200, 200}, [2]string{}},

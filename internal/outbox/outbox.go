@@ -24,6 +24,10 @@
 // of the cluster, holds back every consumer (events wait until it ends),
 // so keep transactions short.
 //
+// [Read] gives the same order to a reader that keeps its own [Cursor] (an
+// API client following a feed): it never moves past a transaction that
+// may still commit.
+//
 // [After] is the old id-order read, kept for tests and tools that look at a
 // quiet database; live consumers use [Consume].
 //
@@ -39,6 +43,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -103,6 +109,69 @@ func After(ctx context.Context, db reader, after int64, limit int) ([]Event, err
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
+}
+
+// Cursor is a place in the outbox's commit-safe order: after the event id
+// of transaction tx. The zero Cursor is the beginning.
+type Cursor struct {
+	Tx uint64
+	ID int64
+}
+
+// String is the cursor as API clients pass it back: "<tx>.<id>".
+func (c Cursor) String() string { return strconv.FormatUint(c.Tx, 10) + "." + strconv.FormatInt(c.ID, 10) }
+
+// ParseCursor reads a Cursor written by String; "" is the beginning.
+func ParseCursor(s string) (Cursor, error) {
+	if s == "" {
+		return Cursor{}, nil
+	}
+	txs, ids, ok := strings.Cut(s, ".")
+	tx, err1 := strconv.ParseUint(txs, 10, 64)
+	id, err2 := strconv.ParseInt(ids, 10, 64)
+	if !ok || err1 != nil || err2 != nil || id < 0 {
+		return Cursor{}, fmt.Errorf("outbox cursor %q: want <tx>.<id>", s)
+	}
+	return Cursor{Tx: tx, ID: id}, nil
+}
+
+// Read returns up to limit events of topics after the cursor, in (tx, id)
+// order, and the cursor to read on from. Like [Consume] it reads only
+// events whose transaction is older than every transaction still running,
+// so a late commit is never passed over; with fewer than limit events the
+// cursor moves past other topics' events too.
+func Read(ctx context.Context, pool *pgxpool.Pool, topics []string, after Cursor, limit int) (events []Event, next Cursor, err error) {
+	if limit <= 0 {
+		return nil, after, fmt.Errorf("read outbox: limit %d must be positive", limit)
+	}
+	next = after
+	err = pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var horizon uint64
+		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())`).Scan(&horizon); err != nil {
+			return fmt.Errorf("read snapshot: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT id, topic, key, payload, created_at, tx FROM outbox_event
+			WHERE tx < $1::xid8 AND (tx, id) > ($2::xid8, $3) AND topic = ANY($4::text[])
+			ORDER BY tx, id LIMIT $5`, horizon, after.Tx, after.ID, topics, limit)
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		if events, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Event]); err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		if len(events) == limit {
+			last := events[len(events)-1]
+			next = Cursor{last.Tx, last.ID}
+			return nil
+		}
+		err = tx.QueryRow(ctx, `SELECT tx, id FROM outbox_event WHERE tx < $1::xid8 AND (tx, id) > ($2::xid8, $3)
+			ORDER BY tx DESC, id DESC LIMIT 1`, horizon, after.Tx, after.ID).Scan(&next.Tx, &next.ID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return events, next, err
 }
 
 // Handler processes a batch of events within tx, the transaction that

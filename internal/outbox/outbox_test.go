@@ -278,3 +278,20 @@ func TestConsumeConcurrently(t *testing.T) {
 		t.Fatalf("consumed %d of %d events, %d missing", n, writers*each, missing)
 	}
 }
+
+func TestCursorRoundTrip(t *testing.T) {
+	for _, c := range []outbox.Cursor{{}, {Tx: 1, ID: 2}, {Tx: 18446744073709551615, ID: 9223372036854775807}} {
+		got, err := outbox.ParseCursor(c.String())
+		if err != nil || got != c {
+			t.Errorf("%v: %v %v", c, got, err)
+		}
+	}
+	if c, err := outbox.ParseCursor(""); err != nil || c != (outbox.Cursor{}) {
+		t.Errorf("empty: %v %v", c, err)
+	}
+	for _, bad := range []string{"x", "1", "1.", ".1", "1.-2", "-1.2", "1.2.3", "1.2 "} {
+		if _, err := outbox.ParseCursor(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -63,6 +63,7 @@ func (s *Store) Routes(srv *web.Server) {
 	srv.HandleFunc("POST /api/v1/registries/{registry}/records/{key}/cancel", s.handleCancel)
 	srv.HandleFunc("GET /api/v1/registries/{registry}/records/{key}/history", s.handleHistory)
 	srv.HandleFunc("GET /api/v1/registries/{registry}/export", s.handleExport)
+	srv.HandleFunc("GET /api/v1/registries/{registry}/changes", s.handleChanges)
 	srv.HandleFunc("POST /api/v1/registries/{registry}/import", s.handleImport)
 	srv.HandleFunc("GET /api/v1/classifiers/{classifier}", s.handleClassifier)
 	// A registry name has no hyphen: this path is never a registry's.

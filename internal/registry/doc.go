@@ -11,7 +11,12 @@
 // the legal basis or the application), which a trigger keeps append-only;
 // a record's current state is its newest version, found by the primary key,
 // so nothing is ever updated in place. Every committed change emits
-// registry.<name>.changed through the outbox table in its transaction.
+// registry.<name>.changed through the outbox table in its transaction (an
+// import, registry.<name>.imported per batch, naming the keys). Systems of
+// the agencies that may read a registry follow these events with a cursor
+// (GET /api/v1/registries/{registry}/changes), each change audited as a read
+// of the person; the platform's own capabilities consume them with
+// outbox.Consume.
 // Reads ([Store.Get], as of a past instant too, [Store.History],
 // [Store.Search], [Store.Export]) take the reader's [Access] and write one
 // audit event per record read, in the reader's transaction: there is no way
@@ -39,7 +44,7 @@
 // /api/v1/registries/..., /api/v1/classifiers/..., /api/v1/catalogue/...,
 // the GovStack Digital Registries Data and Database APIs under
 // /gs/registries/; outbox topics registry.<name>.changed,
-// registry.definition.changed.
+// registry.<name>.imported, registry.definition.changed.
 //
 // May import: internal/pg, internal/audit, internal/outbox, internal/iin,
 // internal/i18n, internal/clock, internal/apierr, internal/identity,
