@@ -119,7 +119,9 @@ type Cursor struct {
 }
 
 // String is the cursor as API clients pass it back: "<tx>.<id>".
-func (c Cursor) String() string { return strconv.FormatUint(c.Tx, 10) + "." + strconv.FormatInt(c.ID, 10) }
+func (c Cursor) String() string {
+	return strconv.FormatUint(c.Tx, 10) + "." + strconv.FormatInt(c.ID, 10)
+}
 
 // ParseCursor reads a Cursor written by String; "" is the beginning.
 func ParseCursor(s string) (Cursor, error) {
