@@ -25,6 +25,9 @@ type ChangeView struct {
 	Basis         string    `json:"basis,omitempty"`
 	ApplicationID string    `json:"application_id,omitempty"`
 	RecordedAt    time.Time `json:"recorded_at"`
+	// Imported marks a record loaded by a bulk import: it existed in the
+	// world before (a migration, an initial load), unlike a birth.
+	Imported bool `json:"imported,omitempty"`
 }
 
 // ChangeFeed is a page of a registry's change feed.
@@ -116,7 +119,8 @@ func changesOf(e outbox.Event) []ChangeView {
 	}
 	out := make([]ChangeView, len(imp.Keys))
 	for i, k := range imp.Keys {
-		out[i] = ChangeView{Key: k, Op: OpCreate, ValidFrom: imp.ValidFrom, Basis: imp.Basis, ApplicationID: imp.ApplicationID, RecordedAt: e.CreatedAt}
+		out[i] = ChangeView{Key: k, Op: OpCreate, ValidFrom: imp.ValidFrom, Basis: imp.Basis, ApplicationID: imp.ApplicationID,
+			RecordedAt: e.CreatedAt, Imported: true}
 	}
 	return out
 }

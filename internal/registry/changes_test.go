@@ -61,6 +61,9 @@ func TestChangeFeed(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("changes\n got %v\nwant %v", got, want)
 	}
+	if changes[4]["imported"] != true || changes[0]["imported"] != nil {
+		t.Errorf("imported marks: %v %v", changes[4], changes[0])
+	}
 	if changes[1]["basis"] != "marriage" || fmt.Sprint(changes[1]["changed"]) != "[last_name]" || changes[1]["version"] != 2.0 {
 		t.Errorf("update: %v", changes[1])
 	}

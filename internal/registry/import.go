@@ -424,7 +424,7 @@ func (s *Store) Import(ctx context.Context, registry string, rows RowReader, o I
 			continue
 		}
 		seen[key] = struct{}{}
-		b, err := json.Marshal(row.Data)
+		b, err := encodeRecord(nil, row.Data)
 		if err != nil {
 			reject(row.N, key, []FieldProblem{{"", "format"}})
 			continue
