@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -200,7 +202,20 @@ func (l *Log) writer(seq int64, last []byte) {
 				e.Prev, e.Hash}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err := l.pool.CopyFrom(ctx, pgx.Identifier{"gateway_msglog"}, columns, pgx.CopyFromRows(rows))
+		var err error
+		if len(rows) <= smallBatch {
+			// A few entries: their inserts in one pipelined batch, one
+			// implicit transaction. COPY costs more set-up than it saves
+			// here, and at a moderate rate most batches hold one entry,
+			// whose commit the exchange waits for.
+			b := &pgx.Batch{}
+			for _, row := range rows {
+				b.Queue(insertEntry, row...)
+			}
+			err = l.pool.SendBatch(ctx, b).Close()
+		} else {
+			_, err = l.pool.CopyFrom(ctx, pgx.Identifier{"gateway_msglog"}, columns, pgx.CopyFromRows(rows))
+		}
 		cancel()
 		if err == nil {
 			seq, last = s, prev
@@ -220,6 +235,17 @@ func (l *Log) writer(seq int64, last []byte) {
 var columns = []string{"seq", "at_us", "direction", "message_id", "client", "service", "method", "path", "user_id", "issue",
 	"request_hash", "response_hash", "status", "request_sig", "response_sig", "peer_serial", "subject", "purpose", "basis", "refused",
 	"prev", "hash"}
+
+// smallBatch is the most entries written by INSERT rather than COPY.
+const smallBatch = 8
+
+var insertEntry = func() string {
+	params := make([]string, len(columns))
+	for i := range columns {
+		params[i] = "$" + strconv.Itoa(i+1)
+	}
+	return "INSERT INTO gateway_msglog (" + strings.Join(columns, ", ") + ") VALUES (" + strings.Join(params, ", ") + ")"
+}()
 
 // SetTimestamper makes seals carry a timestamp from ts.
 func (l *Log) SetTimestamper(ts Timestamper) {
