@@ -90,16 +90,25 @@ func (b *auditBatcher) write(batch []auditReq) error {
 
 // record waits until e is committed.
 func (b *auditBatcher) record(ctx context.Context, e audit.Event) error {
+	done, err := b.enqueue(ctx, e)
+	if err != nil {
+		return err
+	}
+	return <-done
+}
+
+// enqueue queues e and returns what tells when it is committed. Once
+// queued the event is written whatever happens to the request: the read is
+// not answered without it, but it is not withdrawn either.
+func (b *auditBatcher) enqueue(ctx context.Context, e audit.Event) (<-chan error, error) {
 	b.once.Do(b.start)
 	r := auditReq{ev: e, done: make(chan error, 1)}
 	select {
 	case b.ch <- r:
+		return r.done, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	// Once queued the event is written whatever happens to the request: the
-	// read is not answered without it, but it is not withdrawn either.
-	return <-r.done
 }
 
 // GetCommitted reads a record as [Store.Get] does, outside any transaction,
@@ -115,6 +124,25 @@ func (s *Store) GetCommitted(ctx context.Context, registry, key string, asOf *ti
 	}
 	var row pgx.Row
 	action := "registry." + registry + ".read"
+	if subject := keySubject(key); asOf == nil && d.Subject == d.Key.Attribute && subject != "" {
+		// The key names the person: the read's audit event is known before
+		// the read, and its commit runs while the record is read.
+		committed, err := s.audits.enqueue(ctx, audit.Event{At: s.clock.Now(), Actor: a.Actor, Action: action, SubjectIIN: subject,
+			Object: objectOf(a, d.Name, key), Purpose: a.Purpose, RequestID: a.RequestID})
+		if err != nil {
+			return Record{}, false, err
+		}
+		rec, err := scanRecord(s.pool.QueryRow(ctx, `SELECT `+recordCols+` FROM registry_record_version
+			WHERE registry = $1 AND key = $2 ORDER BY version DESC LIMIT 1`, registry, key))
+		found := err == nil
+		if cerr := <-committed; cerr != nil {
+			return Record{}, false, cerr
+		}
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return Record{}, false, fmt.Errorf("read record: %w", err)
+		}
+		return rec, found, nil
+	}
 	if asOf == nil {
 		row = s.pool.QueryRow(ctx, `SELECT `+recordCols+` FROM registry_record_version
 			WHERE registry = $1 AND key = $2 ORDER BY version DESC LIMIT 1`, registry, key)
