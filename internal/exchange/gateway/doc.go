@@ -41,6 +41,11 @@
 // centre is down and refuses calls (Server.ClientProxy.OutdatedGlobalConf)
 // once the copy's signed issue time is older than MaxCatalogueAge.
 //
+// The client port identifies a caller by its X-Road-Client header; for a
+// subsystem with registered information-system certificates
+// ([Config].ClientCerts, `--client-certs`) it also demands one of them over
+// TLS (`--client-tls`, the node's certificate), as X-Road's SSLAUTH.
+//
 // Owns: tables gateway_opmon, gateway_access_cursor and the node's files in its data directory
 // (node.key, node.crt, ca.crt, catalogue.json); the node's listeners.
 //
