@@ -387,6 +387,9 @@ func (s *Store) Publish(ctx context.Context, name string, by Publisher, build Bu
 	// The publication stands; a registry another node broke would not be
 	// served here either way.
 	_ = s.Refresh(ctx)
+	if err := s.ensureIndexes(ctx, d); err != nil {
+		return d, id, fmt.Errorf("published, but: %w", err)
+	}
 	return d, id, nil
 }
 

@@ -379,7 +379,7 @@ func TestDefinitionsReachEveryNode(t *testing.T) {
 		boats, ok := b.Definition("boats")
 		docs, _ := b.Definition("identity_documents")
 		arch, _ := b.DatabaseOf("scenario_1")
-		if ok && boats.Version == 1 && docs.Version == 2 && arch.ArchivedAt != nil {
+		if ok && boats.Version == 1 && docs.Version == pop.Version+1 && arch.ArchivedAt != nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -394,19 +394,20 @@ func TestDefinitionsReachEveryNode(t *testing.T) {
 		t.Errorf("write on the other node: %v", err)
 	}
 
-	// A restart: the files say identity_documents 1, the database 2.
+	// A restart: the files say the old version, the database the published
+	// one.
 	c := registry.NewStore(a.Pool(), clock.Real{})
 	if err := c.Install(ctx, files); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := c.Definition("identity_documents"); d.Version != 2 {
-		t.Errorf("after a restart identity_documents is version %d, want the published 2", d.Version)
+	if d, _ := c.Definition("identity_documents"); d.Version != pop.Version+1 {
+		t.Errorf("after a restart identity_documents is version %d, want the published %d", d.Version, pop.Version+1)
 	}
 	if _, ok := c.Definition("boats"); !ok {
 		t.Error("after a restart boats is not served")
 	}
 	// A file version newer than the database's installs as before.
-	newer := strings.Replace(string(pop.Source), "version: 1", "version: 3", 1)
+	newer := strings.Replace(string(pop.Source), "version: "+strconv.Itoa(pop.Version), "version: "+strconv.Itoa(pop.Version+2), 1)
 	d3, probs := registry.ParseDefinition([]byte(newer), registry.Env{Classifiers: c.Classifiers()})
 	if probs != nil {
 		t.Fatal(probs)
@@ -415,8 +416,8 @@ func TestDefinitionsReachEveryNode(t *testing.T) {
 	if err := c.Install(ctx, files); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := c.Definition("identity_documents"); d.Version != 3 {
-		t.Errorf("a newer file: version %d, want 3", d.Version)
+	if d, _ := c.Definition("identity_documents"); d.Version != pop.Version+2 {
+		t.Errorf("a newer file: version %d, want %d", d.Version, pop.Version+2)
 	}
 	// The numbers stay.
 	if db, _ := c.DatabaseOf("scenario_1"); db.ID != 1 || db.ArchivedAt == nil {
@@ -497,7 +498,8 @@ func TestPublishYAML(t *testing.T) {
 		return rec.Code, out, rec.Body.String()
 	}
 	kg, _ := s.Definition("kindergarten_places")
-	next := strings.Replace(string(kg.Source), "version: 1", "version: 2", 1) + `  - name: remark
+	v := func(n int) string { return "version: " + strconv.Itoa(n) }
+	next := strings.Replace(string(kg.Source), v(kg.Version), v(kg.Version+1), 1) + `  - name: remark
     title: {kk: "Ескерту", ru: "Примечание", en: "Remark"}
     schema: {type: string, maxLength: 500}
 `
@@ -516,20 +518,20 @@ func TestPublishYAML(t *testing.T) {
 			t.Errorf("%q %s: %d %s, want %d", c.who, c.ctype, code, raw, c.want)
 		}
 	}
-	code, body, raw := post(moeAdmin, "application/yaml", "registry: kindergarten_places\nversion: 2\nnope: 1\n")
+	code, body, raw := post(moeAdmin, "application/yaml", "registry: kindergarten_places\n"+v(kg.Version+1)+"\nnope: 1\n")
 	if code != 422 || body["code"] != "registry.definition_invalid" || !strings.Contains(raw, `"line":3`) {
 		t.Errorf("bad definition: %d %s", code, raw)
 	}
-	if code, _, raw := post(moeAdmin, "application/yaml", strings.Replace(next, "version: 2", "version: 5", 1)); code != 422 || !strings.Contains(raw, `"code":"version"`) || !strings.Contains(raw, `"line":2`) {
+	if code, _, raw := post(moeAdmin, "application/yaml", strings.Replace(next, v(kg.Version+1), v(kg.Version+4), 1)); code != 422 || !strings.Contains(raw, `"code":"version"`) || !strings.Contains(raw, `"line":2`) {
 		t.Errorf("skipped version: %d %s", code, raw)
 	}
 	if code, _, raw := post(moeAdmin, "application/yaml", next); code != 201 {
 		t.Fatalf("publish: %d %s", code, raw)
 	}
-	if d, _ := s.Definition("kindergarten_places"); d.Version != 2 {
-		t.Errorf("served version %d, want 2", d.Version)
+	if d, _ := s.Definition("kindergarten_places"); d.Version != kg.Version+1 {
+		t.Errorf("served version %d, want %d", d.Version, kg.Version+1)
 	}
-	if code, _, raw := post(moeAdmin, "application/yaml", next); code != 422 || !strings.Contains(raw, "version must be 3") {
+	if code, _, raw := post(moeAdmin, "application/yaml", next); code != 422 || !strings.Contains(raw, "version must be "+strconv.Itoa(kg.Version+2)) {
 		t.Errorf("the same version again: %d %s", code, raw)
 	}
 }

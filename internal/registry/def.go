@@ -125,6 +125,10 @@ type Attribute struct {
 	// "date of birth"); two attributes mastered in two registries with the
 	// same fact are reported as duplicates by the data catalogue.
 	Fact string `yaml:"fact" json:"fact,omitempty"`
+	// Indexed asks for an index on the attribute: searches by it, and
+	// services' sources that read every record with a value (`by:`), look
+	// it up instead of reading the whole registry.
+	Indexed bool `yaml:"indexed" json:"indexed,omitempty"`
 }
 
 // Attr returns the attribute named name.

@@ -39,6 +39,12 @@
 // node reloads published definitions and archives within a second
 // ([Store.Watch]), and at start-up the newest installed version wins.
 //
+// An attribute declared `indexed: true` (the demo's references to a person
+// by IIN) gets a partial expression index of its own registry, built
+// without blocking writes when the definition is installed or published:
+// a search by it, and a service's `by:` source, look up the keys that held
+// the value instead of reading the whole registry.
+//
 // Owns: tables registry_definition, registry_classifier,
 // registry_record_version, registry_database; routes
 // /api/v1/registries/..., /api/v1/classifiers/..., /api/v1/catalogue/...,

@@ -122,7 +122,10 @@ func (s *Store) Install(ctx context.Context, set *Set) error {
 	s.Use(set)
 	// A version published through the API that is newer than the file's
 	// wins.
-	return s.Refresh(ctx)
+	if err := s.Refresh(ctx); err != nil {
+		return err
+	}
+	return s.ensureIndexes(ctx, s.Definitions()...)
 }
 
 // Use serves the set's definitions and classifiers without recording them
@@ -519,8 +522,13 @@ func (s *Store) Search(ctx context.Context, tx pgx.Tx, registry string, q Query,
 	if q.Equal == nil {
 		filter = []byte("{}")
 	}
-	rows, err := tx.Query(ctx, `SELECT `+recordCols+` FROM (`+currentVersions+`) cur
-		WHERE data @> $3 AND ($4 OR op <> 'cancel') ORDER BY key LIMIT $5`, registry, q.After, filter, q.Cancelled, q.Limit+1)
+	var rows pgx.Rows
+	if attr, value, ok := indexedFilter(d, q); ok {
+		rows, err = tx.Query(ctx, indexedSearch(d, attr), registry, q.After, filter, q.Cancelled, q.Limit+1, value)
+	} else {
+		rows, err = tx.Query(ctx, `SELECT `+recordCols+` FROM (`+currentVersions+`) cur
+			WHERE data @> $3 AND ($4 OR op <> 'cancel') ORDER BY key LIMIT $5`, registry, q.After, filter, q.Cancelled, q.Limit+1)
+	}
 	if err != nil {
 		return nil, "", err
 	}
