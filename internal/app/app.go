@@ -266,7 +266,7 @@ func Build(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*Platform, error) 
 			if d.Name == registry.PopulationRegistry {
 				continue
 			}
-			env.Registries[d.Name] = servicedef.Registry{Key: d.Key.Attribute, Record: d.RecordSchema(), Personal: d.HasPersonalData()}
+			env.Registries[d.Name] = servicedef.Registry{Key: d.Key.Attribute, Record: d.RecordSchema(), Personal: d.HasPersonalData(), Indexed: d.IndexedAttributes()}
 		}
 		return env, nil
 	})

@@ -36,7 +36,7 @@ func Environment() servicedef.Environment {
 	if set, bad, err := registry.LoadSet(registries.Files, nil); err == nil && len(bad) == 0 {
 		for name, d := range set.Registries {
 			if name != registry.PopulationRegistry {
-				env.Registries[name] = servicedef.Registry{Key: d.Key.Attribute, Record: d.RecordSchema(), Personal: d.HasPersonalData()}
+				env.Registries[name] = servicedef.Registry{Key: d.Key.Attribute, Record: d.RecordSchema(), Personal: d.HasPersonalData(), Indexed: d.IndexedAttributes()}
 			}
 		}
 	}

@@ -141,6 +141,17 @@ func (d *Definition) Attr(name string) (Attribute, bool) {
 	return Attribute{}, false
 }
 
+// IndexedAttributes names the attributes declared indexed (never nil).
+func (d *Definition) IndexedAttributes() []string {
+	out := []string{}
+	for _, a := range d.Attributes {
+		if a.Indexed {
+			out = append(out, a.Name)
+		}
+	}
+	return out
+}
+
 // HasPersonalData reports whether any attribute is personal data.
 func (d *Definition) HasPersonalData() bool {
 	for _, a := range d.Attributes {

@@ -391,6 +391,8 @@ func (c *compiler) checkData() {
 		if ds.By != "" {
 			if _, ok := props[ds.By]; !ok {
 				c.problem(ds.Keys.at("by", ds.At), "ref.unknown_field", "data source %q reads by %q, which registry %q does not hold (fields: %s)", ds.Name, ds.By, ds.Registry, strings.Join(sortedKeys(props), ", "))
+			} else if reg.Indexed != nil && !slices.Contains(reg.Indexed, ds.By) {
+				c.problem(ds.Keys.at("by", ds.At), "data.by_unindexed", "data source %q reads every record of registry %q whose %s is the key, and %s has no index there: each application would read the whole registry (the registry's definition must declare it indexed: true)", ds.Name, ds.Registry, ds.By, ds.By)
 			}
 			if len(ds.Prefill) > 0 {
 				c.problem(ds.Keys.at("prefill", ds.At), "data.prefill_list", "data source %q reads a list (by:): there is no one record to prefill from", ds.Name)

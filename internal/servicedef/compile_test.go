@@ -7,6 +7,6 @@ func demoEnv() Environment {
 			"type": "object", "properties": map[string]any{
 				"fine_id": map[string]any{"type": "string"}, "iin": map[string]any{"type": "string"},
 				"amount_tiyn": map[string]any{"type": "integer"}, "paid": map[string]any{"type": "boolean"},
-			}}}},
+			}}, Indexed: []string{"iin"}}},
 	}
 }

@@ -22,6 +22,10 @@ type Registry struct {
 	// Personal is true when records are personal data: a read needs a legal
 	// basis or the person's consent.
 	Personal bool
+	// Indexed are the fields the registry keeps an index on, which a source
+	// reading every record with a value (by:) must use; nil when the
+	// environment does not say (then lint does not check).
+	Indexed []string
 }
 
 func textSchema() map[string]any {
