@@ -282,8 +282,17 @@ func TestGatewayChecksConsentWithTheCentre(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := bearer(t, r, identity.Principal{Kind: identity.System, Subject: "gateway-123456789012"})
+	gw := bearer(t, r, identity.Principal{Kind: identity.System, Subject: "gateway-123456789012", Roles: []string{identity.ScopeExchangeGateway}})
 	centre := gateway.CentreConsent{URL: r.Server.URL, Token: strings.TrimPrefix(gw[1], "Bearer ")}
+	// A system without the gateway scope may not check for the exchange's
+	// clients.
+	plain := bearer(t, r, identity.Principal{Kind: identity.System, Subject: "halyk-loans"})
+	var refused *gateway.ConsentRefusal
+	if err := (gateway.CentreConsent{URL: r.Server.URL, Token: strings.TrimPrefix(plain[1], "Bearer ")}).CheckConsent(ctx, gateway.ConsentQuery{
+		ConsentID: c.ID.String(), Subject: person, Client: "KZ/COM/123456789012/loans", Service: "KZ/GOV/200/registry/persons",
+		Purpose: "loan application", MessageID: "m-0", Side: "out"}); err == nil || errors.As(err, &refused) {
+		t.Errorf("a plain system checks for the exchange: %v", err)
+	}
 	q := gateway.ConsentQuery{ConsentID: c.ID.String(), Subject: person, Client: "KZ/COM/123456789012/loans", Service: "KZ/GOV/200/registry/persons",
 		Purpose: "loan application", MessageID: "m-1", Side: "out"}
 	var refusal *gateway.ConsentRefusal

@@ -257,7 +257,10 @@ func (l *Ledger) handleCheck(w http.ResponseWriter, r *http.Request) error {
 	if requester == "" {
 		requester = own
 	}
-	if requester != own && !strings.HasPrefix(requester, "exchange:") {
+	// A system checks for itself; only an exchange gateway checks for the
+	// exchange's clients (otherwise any system could probe another's
+	// consents and have uses recorded in its name).
+	if requester != own && !(strings.HasPrefix(requester, "exchange:") && p.HasScope(identity.ScopeExchangeGateway)) {
 		return apierr.New(apierr.Forbidden)
 	}
 	var fields []apierr.FieldError

@@ -66,7 +66,9 @@ func TestAPI(t *testing.T) {
 		t.Errorf("another citizen's list: %d %s", r.status, r.raw)
 	}
 
-	// The exchange gateway's check: a system asks for its client.
+	// The exchange gateway's check: a system with the gateway scope asks
+	// for the exchange's client; any other system may not.
+	const gatewayWho = "system:gateway-100::exchange-gateway"
 	check := func(who, consentID string) reply {
 		return do(t, "POST", base+"/check", who, `{"subject_iin":"`+subject+`","requester":"exchange:KZ/COM/123456789012/loans",
 			"items":["population.last_name"],"purpose":"loan application","consent_id":"`+consentID+`"}`)
@@ -74,13 +76,16 @@ func TestAPI(t *testing.T) {
 	if r := check(me, id); r.status != 403 || r.body["code"] != "auth.forbidden" {
 		t.Errorf("a citizen checks: %d %s", r.status, r.raw)
 	}
-	if r := check("system:gateway-100", id); r.status != 200 || r.body["consent_id"] != id {
+	if r := check("system:gateway-100", id); r.status != 403 || r.body["code"] != "auth.forbidden" {
+		t.Errorf("a system without the gateway scope checks for the exchange: %d %s", r.status, r.raw)
+	}
+	if r := check(gatewayWho, id); r.status != 200 || r.body["consent_id"] != id {
 		t.Errorf("gateway checks: %d %s", r.status, r.raw)
 	}
-	if r := check("system:gateway-100", "not-a-uuid"); r.status != 422 {
+	if r := check(gatewayWho, "not-a-uuid"); r.status != 422 {
 		t.Errorf("malformed consent id: %d %s", r.status, r.raw)
 	}
-	if r := do(t, "POST", base+"/check", "system:gateway-100", `{"subject_iin":"`+subject+`","requester":"system:halyk-loans","items":["population.last_name"],"purpose":"x"}`); r.status != 403 || r.body["code"] != "auth.forbidden" {
+	if r := do(t, "POST", base+"/check", gatewayWho, `{"subject_iin":"`+subject+`","requester":"system:halyk-loans","items":["population.last_name"],"purpose":"x"}`); r.status != 403 || r.body["code"] != "auth.forbidden" {
 		t.Errorf("a system checks for another system: %d %s", r.status, r.raw)
 	}
 	if r := do(t, "POST", base+"/"+id+"/revoke", other, ""); r.status != 404 {
@@ -89,7 +94,7 @@ func TestAPI(t *testing.T) {
 	if r := do(t, "POST", base+"/"+id+"/revoke", bankWho, ""); r.status != 200 || r.body["status"] != "revoked" {
 		t.Errorf("the requester withdraws: %d %s", r.status, r.raw)
 	}
-	if r := check("system:gateway-100", id); r.status != 403 || r.body["code"] != "consent.revoked" {
+	if r := check(gatewayWho, id); r.status != 403 || r.body["code"] != "consent.revoked" {
 		t.Errorf("gateway checks a revoked consent: %d %s", r.status, r.raw)
 	}
 	if r := do(t, "POST", base+"/"+id+"/refuse", me, ""); r.status != 409 {
