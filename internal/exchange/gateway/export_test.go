@@ -23,3 +23,7 @@ func (r *ConsentReplica) Apply(cs []FeedConsent) { r.apply(cs) }
 
 // MarkCurrent makes the replica current now, as a complete feed answer does.
 func (r *ConsentReplica) MarkCurrent() { r.freshAt.Store(r.now().UnixNano()) }
+
+// Sweep forgets what ended more than Retain ago, as Sync does once a
+// minute.
+func (r *ConsentReplica) Sweep() { r.sweep() }

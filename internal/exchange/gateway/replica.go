@@ -41,10 +41,16 @@ type ConsentReplica struct {
 	// Heartbeat is the longest the feed waits before answering (default
 	// 300 ms): well under MaxStale, so a quiet feed keeps the replica current.
 	Heartbeat time.Duration
-	Log       *slog.Logger
+	// Retain is how long after its end a consent is kept to answer with
+	// the exact refusal (expired, revoked); after it, a check of it is
+	// refused as consent.missing and the replica's memory stays bounded by
+	// the consents in force (default 30 days).
+	Retain time.Duration
+	Log    *slog.Logger
 
 	mu       sync.RWMutex
 	consents map[uuid.UUID]*replicaConsent
+	sweptAt  time.Time
 	freshAt  atomic.Int64 // Clock's Unix nanoseconds; 0: never current
 	cursor   string
 }
@@ -170,16 +176,42 @@ func (r *ConsentReplica) apply(cs []feedConsent) {
 	if r.consents == nil {
 		r.consents = map[uuid.UUID]*replicaConsent{}
 	}
+	horizon := r.now().Add(-r.retain())
 	for _, f := range cs {
 		if old := r.consents[f.ID]; old != nil && old.revision > f.Revision {
 			continue // a repeat of an older state
 		}
-		if f.Status == "pending" || f.Status == "refused" {
+		if f.Status == "pending" || f.Status == "refused" || f.ValidUntil.Before(horizon) {
 			delete(r.consents, f.ID) // answered as no consent at all: not kept
 			continue
 		}
 		r.consents[f.ID] = &replicaConsent{subject: f.SubjectIIN, client: f.ExchangeClient, purpose: strings.TrimSpace(f.Purpose),
 			items: f.Items, status: f.Status, validUntil: f.ValidUntil, revision: f.Revision}
+	}
+}
+
+func (r *ConsentReplica) retain() time.Duration {
+	if r.Retain > 0 {
+		return r.Retain
+	}
+	return 30 * 24 * time.Hour
+}
+
+// sweep forgets the consents that ended more than Retain ago, at most
+// once a minute.
+func (r *ConsentReplica) sweep() {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.sweptAt) < time.Minute {
+		return
+	}
+	r.sweptAt = now
+	horizon := now.Add(-r.retain())
+	for id, c := range r.consents {
+		if c.validUntil.Before(horizon) {
+			delete(r.consents, id)
+		}
 	}
 }
 
@@ -197,6 +229,7 @@ func (r *ConsentReplica) Sync(ctx context.Context) error {
 		return err
 	}
 	r.apply(page.Consents)
+	r.sweep()
 	r.cursor = page.Cursor
 	if !page.More {
 		r.freshAt.Store(sent.Add(time.Duration(page.WaitedMillis) * time.Millisecond).UnixNano())

@@ -177,6 +177,21 @@ func TestConsentReplicaNotCurrent(t *testing.T) {
 	if got := refusal(r.CheckConsent(ctx, query(subject, id))); got != "consent.expired" {
 		t.Fatalf("past valid_until: %q", got)
 	}
+	// Long after its end the consent is forgotten: memory stays bounded by
+	// the consents in force, and a check of it is refused as missing.
+	// One that ended that long ago is not even taken from the feed.
+	r.Retain = 24 * time.Hour
+	clk.Advance(25 * time.Hour)
+	r.Sweep()
+	r.MarkCurrent()
+	if got := refusal(r.CheckConsent(ctx, query(subject, id))); got != "consent.missing" || r.Len() != 0 {
+		t.Fatalf("long after its end: %q, %d held", got, r.Len())
+	}
+	r.Apply([]gateway.FeedConsent{{ID: uuid.New(), SubjectIIN: subject, ExchangeClient: pdClient, Items: []string{"service:" + pdService},
+		Purpose: "loan application", Status: "revoked", ValidUntil: clk.Now().Add(-48 * time.Hour), Revision: 3}})
+	if r.Len() != 0 {
+		t.Errorf("a consent that ended two days ago was kept")
+	}
 }
 
 // TestAccessReportsShipped: personal-data calls through two gateways with
