@@ -88,15 +88,6 @@ func (b *auditBatcher) write(batch []auditReq) error {
 	return nil
 }
 
-// record waits until e is committed.
-func (b *auditBatcher) record(ctx context.Context, e audit.Event) error {
-	done, err := b.enqueue(ctx, e)
-	if err != nil {
-		return err
-	}
-	return <-done
-}
-
 // enqueue queues e and returns what tells when it is committed. Once
 // queued the event is written whatever happens to the request: the read is
 // not answered without it, but it is not withdrawn either.
@@ -122,47 +113,33 @@ func (s *Store) GetCommitted(ctx context.Context, registry, key string, asOf *ti
 	if a.Actor == "" || a.Purpose == "" {
 		return Record{}, false, ErrAccessUnexplained
 	}
-	var row pgx.Row
-	action := "registry." + registry + ".read"
-	if subject := keySubject(key); asOf == nil && d.Subject == d.Key.Attribute && subject != "" {
-		// The key names the person: the read's audit event is known before
-		// the read, and its commit runs while the record is read.
-		committed, err := s.audits.enqueue(ctx, audit.Event{At: s.clock.Now(), Actor: a.Actor, Action: action, SubjectIIN: subject,
-			Object: objectOf(a, d.Name, key), Purpose: a.Purpose, RequestID: a.RequestID})
-		if err != nil {
+	query, args, action := readRecord(registry, key, asOf)
+	event := func(subject string) audit.Event {
+		return audit.Event{At: s.clock.Now(), Actor: a.Actor, Action: action, SubjectIIN: subject,
+			Object: objectOf(a, d.Name, key), Purpose: a.Purpose, RequestID: a.RequestID}
+	}
+	// When the key names the person, the read's audit event is known before
+	// the read, and its commit runs while the record is read.
+	var committed <-chan error
+	if subject := keySubject(key); d.Subject == d.Key.Attribute && subject != "" {
+		var err error
+		if committed, err = s.audits.enqueue(ctx, event(subject)); err != nil {
 			return Record{}, false, err
 		}
-		rec, err := scanRecord(s.pool.QueryRow(ctx, `SELECT `+recordCols+` FROM registry_record_version
-			WHERE registry = $1 AND key = $2 ORDER BY version DESC LIMIT 1`, registry, key))
-		found := err == nil
-		if cerr := <-committed; cerr != nil {
-			return Record{}, false, cerr
-		}
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return Record{}, false, fmt.Errorf("read record: %w", err)
-		}
-		return rec, found, nil
 	}
-	if asOf == nil {
-		row = s.pool.QueryRow(ctx, `SELECT `+recordCols+` FROM registry_record_version
-			WHERE registry = $1 AND key = $2 ORDER BY version DESC LIMIT 1`, registry, key)
-	} else {
-		action = "registry." + registry + ".read_as_of"
-		row = s.pool.QueryRow(ctx, `SELECT `+recordCols+` FROM registry_record_version
-			WHERE registry = $1 AND key = $2 AND valid_from <= $3 ORDER BY valid_from DESC, version DESC LIMIT 1`, registry, key, *asOf)
-	}
-	rec, err := scanRecord(row)
+	rec, err := scanRecord(s.pool.QueryRow(ctx, query, args...))
 	found := err == nil
+	if committed == nil {
+		var qerr error
+		if committed, qerr = s.audits.enqueue(ctx, event(subjectOf(d, rec.Data))); qerr != nil {
+			return Record{}, false, qerr
+		}
+	}
+	if cerr := <-committed; cerr != nil {
+		return Record{}, false, cerr
+	}
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return Record{}, false, fmt.Errorf("read record: %w", err)
-	}
-	subject := subjectOf(d, rec.Data)
-	if !found && d.Subject == d.Key.Attribute {
-		subject = keySubject(key)
-	}
-	if err := s.audits.record(ctx, audit.Event{At: s.clock.Now(), Actor: a.Actor, Action: action, SubjectIIN: subject,
-		Object: objectOf(a, d.Name, key), Purpose: a.Purpose, RequestID: a.RequestID}); err != nil {
-		return Record{}, false, err
 	}
 	return rec, found, nil
 }

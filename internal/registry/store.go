@@ -414,15 +414,8 @@ func (s *Store) Get(ctx context.Context, tx pgx.Tx, registry, key string, asOf *
 	if a.Actor == "" || a.Purpose == "" {
 		return Record{}, false, ErrAccessUnexplained
 	}
-	var row pgx.Row
-	if asOf == nil {
-		row = tx.QueryRow(ctx, `SELECT `+recordCols+` FROM registry_record_version
-			WHERE registry = $1 AND key = $2 ORDER BY version DESC LIMIT 1`, registry, key)
-	} else {
-		row = tx.QueryRow(ctx, `SELECT `+recordCols+` FROM registry_record_version
-			WHERE registry = $1 AND key = $2 AND valid_from <= $3 ORDER BY valid_from DESC, version DESC LIMIT 1`, registry, key, *asOf)
-	}
-	rec, err := scanRecord(row)
+	query, args, action := readRecord(registry, key, asOf)
+	rec, err := scanRecord(tx.QueryRow(ctx, query, args...))
 	found := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return Record{}, false, fmt.Errorf("read record: %w", err)
@@ -431,14 +424,22 @@ func (s *Store) Get(ctx context.Context, tx pgx.Tx, registry, key string, asOf *
 	if !found && d.Subject == d.Key.Attribute {
 		subject = keySubject(key)
 	}
-	action := "registry." + registry + ".read"
-	if asOf != nil {
-		action = "registry." + registry + ".read_as_of"
-	}
 	if err := s.auditReads(ctx, tx, d, action, a, []string{key}, []string{subject}); err != nil {
 		return Record{}, false, err
 	}
 	return rec, found, nil
+}
+
+// readRecord is the query of a record's current version, or of the one in
+// force at asOf, and the audit action of the read.
+func readRecord(registry, key string, asOf *time.Time) (query string, args []any, action string) {
+	if asOf == nil {
+		return `SELECT ` + recordCols + ` FROM registry_record_version
+			WHERE registry = $1 AND key = $2 ORDER BY version DESC LIMIT 1`, []any{registry, key}, "registry." + registry + ".read"
+	}
+	return `SELECT ` + recordCols + ` FROM registry_record_version
+		WHERE registry = $1 AND key = $2 AND valid_from <= $3 ORDER BY valid_from DESC, version DESC LIMIT 1`,
+		[]any{registry, key, *asOf}, "registry." + registry + ".read_as_of"
 }
 
 func keySubject(key string) string {
