@@ -146,34 +146,49 @@ func Read(ctx context.Context, pool *pgxpool.Pool, topics []string, after Cursor
 	if limit <= 0 {
 		return nil, after, fmt.Errorf("read outbox: limit %d must be positive", limit)
 	}
-	next = after
-	err = pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var horizon uint64
-		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())`).Scan(&horizon); err != nil {
-			return fmt.Errorf("read snapshot: %w", err)
-		}
-		rows, err := tx.Query(ctx, `SELECT id, topic, key, payload, created_at, tx FROM outbox_event
-			WHERE tx < $1::xid8 AND (tx, id) > ($2::xid8, $3) AND topic = ANY($4::text[])
-			ORDER BY tx, id LIMIT $5`, horizon, after.Tx, after.ID, topics, limit)
-		if err != nil {
-			return fmt.Errorf("read events: %w", err)
-		}
-		if events, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Event]); err != nil {
-			return fmt.Errorf("read events: %w", err)
-		}
-		if len(events) == limit {
-			last := events[len(events)-1]
-			next = Cursor{last.Tx, last.ID}
-			return nil
-		}
-		err = tx.QueryRow(ctx, `SELECT tx, id FROM outbox_event WHERE tx < $1::xid8 AND (tx, id) > ($2::xid8, $3)
-			ORDER BY tx DESC, id DESC LIMIT 1`, horizon, after.Tx, after.ID).Scan(&next.Tx, &next.ID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
+	if len(topics) == 0 {
+		return nil, after, nil
+	}
+	err = pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) (err error) {
+		events, next, err = readAfter(ctx, tx, topics, after, limit)
 		return err
 	})
 	return events, next, err
+}
+
+// readAfter reads up to limit events of topics (all, when none are named)
+// after the cursor, in (tx, id) order and below the oldest running
+// transaction, and returns the cursor to go on from: past the last event
+// read, or, when fewer than limit were left, past every event below that
+// horizon, so that later reads do not walk other topics' events again.
+func readAfter(ctx context.Context, tx pgx.Tx, topics []string, after Cursor, limit int) ([]Event, Cursor, error) {
+	// One horizon for both reads below: every transaction below it has
+	// ended, and stays ended.
+	var horizon uint64
+	if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())`).Scan(&horizon); err != nil {
+		return nil, after, fmt.Errorf("read snapshot: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT id, topic, key, payload, created_at, tx FROM outbox_event
+		WHERE tx < $1::xid8 AND (tx, id) > ($2::xid8, $3) AND (coalesce(cardinality($4::text[]), 0) = 0 OR topic = ANY($4::text[]))
+		ORDER BY tx, id LIMIT $5`, horizon, after.Tx, after.ID, topics, limit)
+	if err != nil {
+		return nil, after, fmt.Errorf("read events: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
+	if err != nil {
+		return nil, after, fmt.Errorf("read events: %w", err)
+	}
+	if len(events) == limit {
+		last := events[len(events)-1]
+		return events, Cursor{last.Tx, last.ID}, nil
+	}
+	next := after
+	err = tx.QueryRow(ctx, `SELECT tx, id FROM outbox_event WHERE tx < $1::xid8 AND (tx, id) > ($2::xid8, $3)
+		ORDER BY tx DESC, id DESC LIMIT 1`, horizon, after.Tx, after.ID).Scan(&next.Tx, &next.ID)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, after, fmt.Errorf("read horizon: %w", err)
+	}
+	return events, next, nil
 }
 
 // Handler processes a batch of events within tx, the transaction that
@@ -204,46 +219,22 @@ func Consume(ctx context.Context, pool *pgxpool.Pool, consumer string, topics []
 		if err != nil {
 			return fmt.Errorf("lock cursor: %w", err)
 		}
-		// One horizon for both reads below: every transaction below it
-		// has ended, and stays ended.
-		var horizon uint64
-		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())`).Scan(&horizon); err != nil {
-			return fmt.Errorf("read snapshot: %w", err)
-		}
-		rows, err := tx.Query(ctx, `SELECT id, topic, key, payload, created_at, tx FROM outbox_event
-			WHERE tx < $1::xid8 AND (tx, id) > ($2::xid8, $3) AND (coalesce(cardinality($4::text[]), 0) = 0 OR topic = ANY($4::text[]))
-			ORDER BY tx, id LIMIT $5`, horizon, curTx, curID, topics, limit)
+		cur := Cursor{curTx, curID}
+		events, next, err := readAfter(ctx, tx, topics, cur, limit)
 		if err != nil {
-			return fmt.Errorf("read events: %w", err)
-		}
-		events, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
-		if err != nil {
-			return fmt.Errorf("read events: %w", err)
-		}
-		nextTx, nextID := curTx, curID
-		if len(events) == limit {
-			last := events[len(events)-1]
-			nextTx, nextID = last.Tx, last.ID
-		} else {
-			// Every event of these topics below the horizon is read: pass
-			// the others too, so later reads do not walk them again.
-			err := tx.QueryRow(ctx, `SELECT tx, id FROM outbox_event WHERE tx < $1::xid8 AND (tx, id) > ($2::xid8, $3)
-				ORDER BY tx DESC, id DESC LIMIT 1`, horizon, curTx, curID).Scan(&nextTx, &nextID)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("read horizon: %w", err)
-			}
+			return err
 		}
 		if len(events) > 0 {
 			if err := fn(ctx, tx, events); err != nil {
 				return err
 			}
 		}
-		if nextTx == curTx && nextID == curID {
+		if next == cur {
 			n = len(events)
 			return nil
 		}
 		if _, err := tx.Exec(ctx, `UPDATE outbox_consumer SET tx = $2::xid8, id = $3, updated_at = now() WHERE name = $1`,
-			consumer, nextTx, nextID); err != nil {
+			consumer, next.Tx, next.ID); err != nil {
 			return fmt.Errorf("advance cursor: %w", err)
 		}
 		n = len(events)
