@@ -36,15 +36,19 @@ type Event struct {
 	RequestID  string
 }
 
+// Insert begins a statement that appends events, followed by the values of
+// (at, actor, action, subject_iin, object, purpose, request_id) as VALUES or
+// a SELECT: for callers that write many events in one statement, or an
+// event inside a statement of their own.
+const Insert = `INSERT INTO audit_event (at, actor, action, subject_iin, object, purpose, request_id) `
+
 // Record appends e within tx.
 func Record(ctx context.Context, tx pgx.Tx, e Event) error {
 	var subject any
 	if e.SubjectIIN != "" {
 		subject = e.SubjectIIN
 	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO audit_event (at, actor, action, subject_iin, object, purpose, request_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	_, err := tx.Exec(ctx, Insert+`VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		e.At, e.Actor, e.Action, subject, e.Object, e.Purpose, e.RequestID)
 	if err != nil {
 		return fmt.Errorf("record audit event %s: %w", e.Action, err)

@@ -79,8 +79,7 @@ func (b *auditBatcher) write(batch []auditReq) error {
 		}
 	}
 	// One statement, its own transaction: all the batch's events or none.
-	_, err := b.pool.Exec(ctx, `INSERT INTO audit_event (at, actor, action, subject_iin, object, purpose, request_id)
-		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
+	_, err := b.pool.Exec(ctx, audit.Insert+`SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
 		at, actors, actions, subjects, objects, purposes, reqs)
 	if err != nil {
 		return fmt.Errorf("record %d audit events: %w", n, err)

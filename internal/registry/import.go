@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/ortaq/ortaq/internal/audit"
 	"github.com/ortaq/ortaq/internal/outbox"
 )
 
@@ -580,8 +581,7 @@ func (s *Store) Export(ctx context.Context, registry string, w io.Writer, a Acce
 		if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO audit_event (at, actor, action, subject_iin, object, purpose, request_id)
-			SELECT $3, $4, $5, `+subject+`, 'registry:' || registry || '/' || key || $6, $7, $8
+		if _, err := tx.Exec(ctx, audit.Insert+`SELECT $3, $4, $5, `+subject+`, 'registry:' || registry || '/' || key || $6, $7, $8
 			FROM (`+currentVersions+`) cur WHERE op <> 'cancel'`,
 			registry, "", s.clock.Now(), a.Actor, "registry."+registry+".export", suffix, a.Purpose, a.RequestID); err != nil {
 			return fmt.Errorf("audit export: %w", err)

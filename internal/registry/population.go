@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ortaq/ortaq/internal/audit"
 	"github.com/ortaq/ortaq/internal/i18n"
 	"github.com/ortaq/ortaq/internal/iin"
 	"github.com/ortaq/ortaq/internal/pg"
@@ -89,8 +90,7 @@ var ErrAccessUnexplained = errors.New("registry read without actor and purpose")
 // found, and a data-modifying WITH runs whether or not the query reads it.
 // Each record's newest version is one backward probe of the primary key.
 const readPerson = `WITH audited AS (
-	INSERT INTO audit_event (at, actor, action, subject_iin, object, purpose, request_id)
-	VALUES ($2, $3, 'registry.` + PopulationRegistry + `.read', $1, $4, $6, $7),
+	` + audit.Insert + `VALUES ($2, $3, 'registry.` + PopulationRegistry + `.read', $1, $4, $6, $7),
 	       ($2, $3, 'registry.` + AddressRegistry + `.read', $1, $5, $6, $7)
 )
 SELECT p.op, p.data, a.op, a.data FROM (VALUES (1)) AS one (x)

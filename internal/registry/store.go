@@ -365,8 +365,7 @@ func (s *Store) auditReads(ctx context.Context, tx pgx.Tx, d *Definition, action
 			subs[i] = &subjects[i]
 		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO audit_event (at, actor, action, subject_iin, object, purpose, request_id)
-		SELECT $1, $2, $3, s, o, $6, $7 FROM unnest($4::text[], $5::text[]) AS t(s, o)`,
+	_, err := tx.Exec(ctx, audit.Insert+`SELECT $1, $2, $3, s, o, $6, $7 FROM unnest($4::text[], $5::text[]) AS t(s, o)`,
 		s.clock.Now(), a.Actor, action, subs, objects, a.Purpose, a.RequestID)
 	if err != nil {
 		return fmt.Errorf("record audit events %s: %w", action, err)
