@@ -52,7 +52,8 @@ type ExchangeConfig struct {
 // every message signed and verified, both message logs durable before the
 // response is released) against client → provider directly and client → a
 // plain httputil reverse proxy → provider, everything on loopback in this
-// process, on a fresh durable embedded PostgreSQL (one database per gateway).
+// process, on fresh durable embedded PostgreSQL servers (the centre's and one
+// per gateway, as two members' gateways would have).
 // It reports the requests/s of each path with Concurrency clients and the
 // latency p50/p99 at Rate requests/s, and ends with one key=value line.
 func Exchange(ctx context.Context, cfg ExchangeConfig, out io.Writer) (err error) {
@@ -76,12 +77,24 @@ func Exchange(ctx context.Context, cfg ExchangeConfig, out io.Writer) (err error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "bench: starting a durable embedded PostgreSQL in %s\n", dir)
-	cluster, err := pg.StartCluster(ctx, pg.ClusterConfig{Dir: filepath.Join(dir, "pg"), BinDir: bin, Durable: true, Logger: log})
-	if err != nil {
-		return err
+	// Three database servers, as in production: the centre's and each
+	// member's gateway's own. On one server the two gateways' log commits
+	// would queue behind one WAL flush.
+	fmt.Fprintf(out, "bench: starting three durable embedded PostgreSQL servers (centre, gateway A, gateway B) in %s\n", dir)
+	var clusters []*pg.Cluster
+	defer func() {
+		for _, c := range clusters {
+			c.Stop(context.Background())
+		}
+	}()
+	for _, name := range []string{"pg-centre", "pg-gw0", "pg-gw1"} {
+		c, err := pg.StartCluster(ctx, pg.ClusterConfig{Dir: filepath.Join(dir, name), BinDir: bin, Durable: true, Logger: log})
+		if err != nil {
+			return err
+		}
+		clusters = append(clusters, c)
 	}
-	defer cluster.Stop(context.Background())
+	cluster := clusters[0]
 	var closers []func()
 	defer func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -211,10 +224,10 @@ func Exchange(ctx context.Context, cfg ExchangeConfig, out io.Writer) (err error
 	}
 	for i := range peers {
 		name := fmt.Sprint("gw", i)
-		if err := cluster.EnsureDatabase(ctx, name); err != nil {
+		if err := clusters[1+i].EnsureDatabase(ctx, name); err != nil {
 			return err
 		}
-		pool, err := pg.Open(ctx, cluster.ConnString(name), 32)
+		pool, err := pg.Open(ctx, clusters[1+i].ConnString(name), 32)
 		if err != nil {
 			return err
 		}

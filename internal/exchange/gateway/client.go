@@ -247,43 +247,67 @@ func (n *Node) handleClient(w http.ResponseWriter, r *http.Request) {
 	reqHash := requestHash(headSig, bodyHash)
 
 	// The provider's gateway signed the response head; check it before
-	// anything reaches the client.
+	// anything reaches the client. A small response that the provider's
+	// gateway logs while it travels (it confirms in a trailer) is logged
+	// here at once, while the signature is checked: both commits overlap.
 	peerCert := resp.TLS.PeerCertificates[0]
 	rh, rsig, err := readResponseHead(resp)
+	c.entry = msglog.Entry{Direction: "out", MessageID: id, Client: head.Client, Service: head.Service, Method: r.Method,
+		Path: head.Target, UserID: hdr.UserID, Issue: hdr.Issue, RequestHash: bodyHash, Status: resp.StatusCode,
+		RequestSig: headSig, ResponseSig: rsig, PeerSerial: serialOf(peerCert)}
+	if svc.PersonalData {
+		c.entry.Subject, c.entry.Purpose, c.entry.Basis = head.Subject, head.Purpose, head.Basis
+	}
+	var early *earlyReply
+	if err == nil {
+		early = n.logEarly(resp, rh, c)
+	}
+	refuse := func(status int, typ, msg string) {
+		early.withhold(n, c)
+		fail(status, typ, msg)
+	}
 	var peerKey ed25519.PublicKey
 	if err == nil {
 		peerKey = n.signerOf(svc.ID.ClientID, peerCert, rh.message(), rsig)
 	}
 	if peerKey == nil || rh.ID != id {
-		fail(http.StatusBadGateway, xroad.ErrSignature, "response signature from the provider's gateway does not verify")
+		refuse(http.StatusBadGateway, xroad.ErrSignature, "response signature from the provider's gateway does not verify")
 		return
 	}
 	// An error found before the provider's gateway read the body binds to
 	// the message id only.
 	if rh.RequestHash != reqHash && (rh.XError == "" || rh.RequestHash != "") {
-		fail(http.StatusBadGateway, xroad.ErrSignature, "provider's gateway signed another request")
+		refuse(http.StatusBadGateway, xroad.ErrSignature, "provider's gateway signed another request")
 		return
 	}
-	copyHeaders(w.Header(), resp.Header)
-	w.Header().Set(xroad.HeaderClient, hdr.Client.String())
-	w.Header().Set(xroad.HeaderService, svc.ID.String())
-	w.Header().Set(xroad.HeaderID, id)
-	w.Header().Set(xroad.HeaderRequestID, reqID)
-	w.Header().Set(xroad.HeaderRequestHash, reqHash)
-	if hdr.UserID != "" {
-		w.Header().Set(xroad.HeaderUserID, hdr.UserID)
+	c.rec.Status, c.rec.ErrorType = resp.StatusCode, rh.XError
+	writeHead := func() {
+		copyHeaders(w.Header(), resp.Header)
+		w.Header().Set(xroad.HeaderClient, hdr.Client.String())
+		w.Header().Set(xroad.HeaderService, svc.ID.String())
+		w.Header().Set(xroad.HeaderID, id)
+		w.Header().Set(xroad.HeaderRequestID, reqID)
+		w.Header().Set(xroad.HeaderRequestHash, reqHash)
+		if hdr.UserID != "" {
+			w.Header().Set(xroad.HeaderUserID, hdr.UserID)
+		}
+		if hdr.Issue != "" {
+			w.Header().Set(xroad.HeaderIssue, hdr.Issue)
+		}
+		if rh.XError != "" {
+			w.Header().Set(xroad.HeaderError, rh.XError)
+		}
 	}
-	if hdr.Issue != "" {
-		w.Header().Set(xroad.HeaderIssue, hdr.Issue)
+	if early != nil {
+		n.releaseEarly(w, resp, c, early, writeHead, refuse, fail)
+		return
 	}
-	if rh.XError != "" {
-		w.Header().Set(xroad.HeaderError, rh.XError)
-	}
+	writeHead()
 	w.WriteHeader(resp.StatusCode)
 	respBody := newHashReader(resp.Body, nil)
 	_, copyErr := io.Copy(w, respBody)
 	respHash, size, err := respBody.drain()
-	c.rec.ResponseSize, c.rec.Status, c.rec.ErrorType = size, resp.StatusCode, rh.XError
+	c.rec.ResponseSize, c.entry.ResponseHash = size, respHash
 	if copyErr == nil && err == nil {
 		if rh.BodyHash != "" {
 			err = checkHash(respHash, rh.BodyHash)
@@ -291,11 +315,8 @@ func (n *Node) handleClient(w http.ResponseWriter, r *http.Request) {
 			err = verifyBody(peerKey, "resp", rsig, bodyField(resp), respHash)
 		}
 	}
-	c.entry = msglog.Entry{Direction: "out", MessageID: id, Client: head.Client, Service: head.Service, Method: r.Method,
-		Path: head.Target, UserID: hdr.UserID, Issue: hdr.Issue, RequestHash: bodyHash, ResponseHash: respHash, Status: resp.StatusCode,
-		RequestSig: headSig, ResponseSig: rsig, PeerSerial: serialOf(peerCert)}
-	if svc.PersonalData {
-		c.entry.Subject, c.entry.Purpose, c.entry.Basis = head.Subject, head.Purpose, head.Basis
+	if _, declared := resp.Trailer[hLogged]; declared && err == nil && resp.Trailer.Get(hLogged) != "1" {
+		err = errNotLogged
 	}
 	if err != nil || copyErr != nil {
 		// The response is cut short: the client must not take it as whole.
@@ -311,6 +332,93 @@ func (n *Node) handleClient(w http.ResponseWriter, r *http.Request) {
 		n.finish(c)
 		panic(http.ErrAbortHandler)
 	}
+	n.finish(c)
+}
+
+var errNotLogged = errors.New("the provider's gateway did not confirm that its message log holds the exchange")
+
+// earlyReply is a small response that the provider's gateway sent ahead
+// of its log entry's commit ([peerReply.send]), confirming the commit in a
+// trailer at the body's end.
+type earlyReply struct {
+	body      []byte
+	err       error        // the body could not be read or does not match its signed hash
+	committed <-chan error // this node's entry's commit, once started
+	logErr    error        // its outcome, once waited for
+}
+
+// wait returns the outcome of this node's entry's commit.
+func (e *earlyReply) wait() error {
+	if e.committed != nil {
+		e.logErr, e.committed = <-e.committed, nil
+	}
+	return e.logErr
+}
+
+// logEarly reads such a response's body and starts this node's log entry;
+// nil if the response is not one.
+func (n *Node) logEarly(resp *http.Response, rh responseHead, c *call) *earlyReply {
+	if _, declared := resp.Trailer[hLogged]; !declared || rh.BodyHash == "" {
+		return nil
+	}
+	length, err := strconv.Atoi(resp.Header.Get(hBodyLength))
+	if err != nil || length < 0 || length > smallBody {
+		return &earlyReply{err: errors.New("bad " + hBodyLength)}
+	}
+	e := &earlyReply{body: make([]byte, length)}
+	_, err = io.ReadFull(resp.Body, e.body)
+	sum := sha256.Sum256(e.body)
+	c.entry.ResponseHash, c.rec.ResponseSize = sum[:], int64(length)
+	if err == nil {
+		err = checkHash(sum[:], rh.BodyHash)
+	}
+	if err != nil {
+		e.err = err
+		return e
+	}
+	e.committed = n.msgs.Start(c.entry)
+	return e
+}
+
+// withhold records that a response logged as received did not reach the
+// client: a second entry, with status -1.
+func (e *earlyReply) withhold(n *Node, c *call) {
+	if e == nil || e.err != nil {
+		return
+	}
+	_ = e.wait()
+	c.entry.Status = -1
+	_ = n.msgs.Append(context.Background(), c.entry)
+}
+
+// releaseEarly answers the client with an early-logged response once this
+// node's entry is durable and the provider's gateway has confirmed its own:
+// the client gets nothing before both logs hold the exchange.
+func (n *Node) releaseEarly(w http.ResponseWriter, resp *http.Response, c *call, e *earlyReply, writeHead func(),
+	refuse, fail func(status int, typ, msg string)) {
+	if e.err != nil {
+		n.log.Warn("response body failed", "message_id", c.entry.MessageID, "error", e.err)
+		refuse(http.StatusBadGateway, xroad.ErrSignature, "the response body from the provider's gateway does not match its signature")
+		return
+	}
+	rest, rerr := io.ReadAll(io.LimitReader(resp.Body, 1))
+	confirmed := rerr == nil && len(rest) == 0 && resp.Trailer.Get(hLogged) == "1"
+	if err := e.wait(); err != nil {
+		n.log.Error("message log append failed; response withheld", "message_id", c.entry.MessageID, "error", err)
+		fail(http.StatusInternalServerError, xroad.ErrInternal, "the gateway could not log the exchange; the response is withheld")
+		return
+	}
+	if !confirmed {
+		n.log.Warn("response withheld", "message_id", c.entry.MessageID, "error", errNotLogged, "read_error", rerr)
+		refuse(http.StatusBadGateway, xroad.ErrServiceFailed, errNotLogged.Error()+"; the response is withheld")
+		return
+	}
+	writeHead()
+	if bodyAllowed(c.entry.Status) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(e.body)))
+	}
+	w.WriteHeader(c.entry.Status)
+	_, _ = w.Write(e.body)
 	n.finish(c)
 }
 

@@ -18,8 +18,11 @@
 // their size.
 //
 // Each side appends the exchange to its message log (internal/exchange/
-// msglog) and only then completes the response: small responses are held
-// back entirely, large ones withhold their final chunk until the entry has
+// msglog) and completes the response only once the entry has committed. A
+// small response leaves B while B's entry commits and ends with B's
+// trailer Ortaq-Logged; A commits its own entry meanwhile and gives its
+// client nothing before both are durable, so the two commits overlap. A
+// large response withholds its final chunk until the entries have
 // committed.
 //
 // A personal-data call names its subject, purpose and legal basis, or

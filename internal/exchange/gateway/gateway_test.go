@@ -19,11 +19,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ortaq/ortaq/internal/audit"
@@ -533,7 +535,6 @@ func TestExchange(t *testing.T) {
 	})
 
 	t.Run("operational monitoring", func(t *testing.T) {
-		time.Sleep(100 * time.Millisecond) // records are written in the background
 		r := call(t, "GET", a.client+"/api/v1/monitoring/records?limit=100", nil)
 		var got struct{ Records []gateway.OpRecord }
 		json.Unmarshal(r.body, &got)
@@ -543,6 +544,65 @@ func TestExchange(t *testing.T) {
 		r = call(t, "GET", a.client+"/metrics", nil)
 		if !strings.Contains(string(r.body), `ortaq_gateway_requests_total{direction="out",service="KZ/GOV/200/registry/persons",status="200"}`) {
 			t.Fatalf("metrics: %s", r.body)
+		}
+	})
+
+	t.Run("response released only once both logs hold it", func(t *testing.T) {
+		ctx := context.Background()
+		statuses := func(n *testNode, id string) []int {
+			rows, err := n.db.Pool.Query(ctx, `SELECT status FROM gateway_msglog WHERE message_id = $1 ORDER BY seq`, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := pgx.CollectRows(rows, pgx.RowTo[int])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		// A constraint no row meets makes a node's log refuse every entry.
+		breakLog := func(n *testNode, broken bool) {
+			q := `ALTER TABLE gateway_msglog ADD CONSTRAINT refuse_all CHECK (false) NOT VALID`
+			if !broken {
+				q = `ALTER TABLE gateway_msglog DROP CONSTRAINT refuse_all`
+			}
+			if _, err := n.db.Pool.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The provider's gateway cannot log: its response reaches A, which
+		// logs it and then that it withheld it; the client gets an error.
+		breakLog(b, true)
+		r := call(t, "GET", a.client+"/r1/KZ/GOV/200/registry/persons", nil, xroad.HeaderClient, client, xroad.HeaderID, "msg-b-unlogged")
+		breakLog(b, false)
+		if r.status != http.StatusBadGateway || r.header.Get(xroad.HeaderError) != xroad.ErrServiceFailed {
+			t.Fatalf("B could not log: %d %v %s", r.status, r.header, r.body)
+		}
+		if got := statuses(a, "msg-b-unlogged"); !slices.Equal(got, []int{200, -1}) {
+			t.Errorf("A logged %v, want [200 -1]", got)
+		}
+		if got := statuses(b, "msg-b-unlogged"); len(got) != 0 {
+			t.Errorf("B logged %v", got)
+		}
+		// The client's gateway cannot log: B has logged, the client gets an error.
+		breakLog(a, true)
+		r = call(t, "GET", a.client+"/r1/KZ/GOV/200/registry/persons", nil, xroad.HeaderClient, client, xroad.HeaderID, "msg-a-unlogged")
+		breakLog(a, false)
+		if r.status != http.StatusInternalServerError || r.header.Get(xroad.HeaderError) != xroad.ErrInternal {
+			t.Fatalf("A could not log: %d %v %s", r.status, r.header, r.body)
+		}
+		if got := statuses(b, "msg-a-unlogged"); !slices.Equal(got, []int{200}) {
+			t.Errorf("B logged %v, want [200]", got)
+		}
+		// Both logs work again, and still verify.
+		r = call(t, "GET", a.client+"/r1/KZ/GOV/200/registry/persons", nil, xroad.HeaderClient, client, xroad.HeaderID, "msg-both-logged")
+		if r.status != 200 || !slices.Equal(statuses(a, "msg-both-logged"), []int{200}) || !slices.Equal(statuses(b, "msg-both-logged"), []int{200}) {
+			t.Fatalf("after repair: %d %s", r.status, r.body)
+		}
+		for _, n := range []*testNode{a, b} {
+			if rep, err := n.Log().Verify(ctx, n.CA()); err != nil || !rep.OK() {
+				t.Fatalf("%s: %+v %v", n.Member(), rep, err)
+			}
 		}
 	})
 

@@ -38,8 +38,15 @@ type monitor struct {
 	// consentCheck is the time a consent check takes on this node.
 	consentCheck prometheus.Histogram
 	recs         chan OpRecord
+	flushes      chan chan struct{}
 	done         chan struct{}
 }
+
+// monitorFlushEvery is how long a monitoring record may wait to be
+// written. Written in batches, the records cost the database a few writes
+// a second instead of one transaction per exchange, which the exchanges'
+// own log commits would queue behind.
+const monitorFlushEvery = 100 * time.Millisecond
 
 func newMonitor(pool *pgxpool.Pool) *monitor {
 	m := &monitor{
@@ -55,8 +62,9 @@ func newMonitor(pool *pgxpool.Pool) *monitor {
 		consentCheck: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ortaq_gateway_consent_check_seconds",
 			Help:    "Time this gateway spends checking a call's consent.",
 			Buckets: []float64{5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, .001, .005, .01, .05, .1}}),
-		recs: make(chan OpRecord, 4096),
-		done: make(chan struct{}),
+		recs:    make(chan OpRecord, 4096),
+		flushes: make(chan chan struct{}),
+		done:    make(chan struct{}),
 	}
 	m.reg.MustRegister(m.requests, m.duration, m.bytes, m.consentCheck)
 	go m.writer()
@@ -81,43 +89,86 @@ func (m *monitor) close() {
 
 func (m *monitor) writer() {
 	defer close(m.done)
-	for first := range m.recs {
-		batch := []OpRecord{first}
-	drain:
-		for len(batch) < 1000 {
-			select {
-			case r, ok := <-m.recs:
-				if !ok {
+	tick := time.NewTicker(monitorFlushEvery)
+	defer tick.Stop()
+	var batch []OpRecord
+	for {
+		var flushed chan struct{}
+		select {
+		case r, ok := <-m.recs:
+			if !ok {
+				m.write(batch)
+				return
+			}
+			if batch = append(batch, r); len(batch) < 1000 {
+				continue
+			}
+		case <-tick.C:
+		case flushed = <-m.flushes:
+		drain:
+			for {
+				select {
+				case r, ok := <-m.recs:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, r)
+				default:
 					break drain
 				}
-				batch = append(batch, r)
-			default:
-				break drain
 			}
 		}
-		rows := make([][]any, len(batch))
-		for i, r := range batch {
-			rows[i] = []any{r.Direction, r.MessageID, r.Client, r.Service, r.Method, r.RequestInUs, r.RequestOutUs, r.ResponseInUs,
-				r.ResponseOutUs, r.RequestSize, r.ResponseSize, r.Status, r.ErrorType}
+		m.write(batch)
+		batch = batch[:0]
+		if flushed != nil {
+			close(flushed)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		// Monitoring records need no flush of their own: a crash may lose
-		// the last moments of them, never a message log entry.
-		_ = pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-				return err
-			}
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{"gateway_opmon"}, []string{"direction", "message_id", "client", "service", "method",
-				"request_in_us", "request_out_us", "response_in_us", "response_out_us", "request_size", "response_size", "status", "error_type"},
-				pgx.CopyFromRows(rows))
-			return err
-		})
-		cancel()
 	}
+}
+
+// flush writes the records recorded so far.
+func (m *monitor) flush(ctx context.Context) {
+	flushed := make(chan struct{})
+	select {
+	case m.flushes <- flushed:
+	case <-m.done:
+		return
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-flushed:
+	case <-ctx.Done():
+	}
+}
+
+func (m *monitor) write(batch []OpRecord) {
+	if len(batch) == 0 {
+		return
+	}
+	rows := make([][]any, len(batch))
+	for i, r := range batch {
+		rows[i] = []any{r.Direction, r.MessageID, r.Client, r.Service, r.Method, r.RequestInUs, r.RequestOutUs, r.ResponseInUs,
+			r.ResponseOutUs, r.RequestSize, r.ResponseSize, r.Status, r.ErrorType}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Monitoring records need no flush of their own: a crash may lose
+	// the last moments of them, never a message log entry.
+	_ = pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+			return err
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"gateway_opmon"}, []string{"direction", "message_id", "client", "service", "method",
+			"request_in_us", "request_out_us", "response_in_us", "response_out_us", "request_size", "response_size", "status", "error_type"},
+			pgx.CopyFromRows(rows))
+		return err
+	})
 }
 
 // Records returns operational records from since (µs), oldest first.
 func (m *monitor) Records(ctx context.Context, sinceUs int64, client string, limit int) ([]OpRecord, error) {
+	m.flush(ctx)
 	rows, err := m.pool.Query(ctx, `
 		SELECT direction, message_id, client, service, method, request_in_us, request_out_us, response_in_us, response_out_us,
 		       request_size, response_size, status, error_type

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
@@ -42,16 +41,30 @@ func (n *Node) PeerHandler() http.Handler { return http.HandlerFunc(n.handlePeer
 type peerReply struct {
 	n       *Node
 	w       http.ResponseWriter
+	method  string
 	id      string
 	reqHash string
 }
 
+// logEntry queues the message-log entry of a response once its signature,
+// body hash and size are known (ok false: the body broke off) and returns
+// the channel that receives the commit's outcome.
+type logEntry func(sig, sum []byte, size int64, ok bool) <-chan error
+
 // send writes a signed response: an empty or small body is read whole and
-// its hash signed with the head (one signature, Content-Length); a larger
-// one streams, with its hash and a second signature in trailers. It
-// returns the head signature, the body's hash and size, and an error if the
-// body broke off (the caller then aborts the response).
-func (p *peerReply) send(status int, h http.Header, xerr string, body io.Reader) (sig, sum []byte, size int64, err error) {
+// its hash signed with the head (one signature); a larger one streams, with
+// its hash and a second signature in trailers. It returns the head
+// signature, the body's hash and size, and an error if the response must be
+// aborted (the body broke off, or its log entry did not commit).
+//
+// With log set, the exchange is logged before the response ends. A
+// response that can carry trailers does not wait for the commit before it
+// leaves: its entry is queued before the first byte is written, and the
+// trailer hLogged, written once the entry is durable, ends the response.
+// The client's gateway commits its own entry meanwhile and releases nothing
+// to its client before both are durable: the two commits overlap instead
+// of following each other.
+func (p *peerReply) send(status int, h http.Header, xerr string, body io.Reader, log logEntry) (sig, sum []byte, size int64, err error) {
 	dst := p.w.Header()
 	copyHeaders(dst, h)
 	head := responseHead{Status: status, RequestHash: p.reqHash, ID: p.id, ContentType: h.Get("Content-Type"), XError: xerr,
@@ -65,16 +78,27 @@ func (p *peerReply) send(status int, h http.Header, xerr string, body io.Reader)
 		}
 		small = len(prefix) <= smallBody
 	}
+	early := log != nil && bodyAllowed(status) && p.method != http.MethodHead
+	var trailers []string
 	if small {
 		s := sha256.Sum256(prefix)
-		sum = s[:]
+		sum, size = s[:], int64(len(prefix))
 		head.BodyHash = b64.EncodeToString(sum)
 		dst.Set(hBodyHash, head.BodyHash)
-		if bodyAllowed(status) {
+		switch {
+		case early:
+			dst.Set(hBodyLength, strconv.Itoa(len(prefix)))
+		case bodyAllowed(status):
 			dst.Set("Content-Length", strconv.Itoa(len(prefix)))
 		}
 	} else {
-		dst.Set("Trailer", hBodyHash+", "+hBodySig)
+		trailers = append(trailers, hBodyHash, hBodySig)
+	}
+	if early {
+		trailers = append(trailers, hLogged)
+	}
+	if len(trailers) > 0 {
+		dst.Set("Trailer", strings.Join(trailers, ", "))
 	}
 	key := p.n.id.Load().key
 	sig = ed25519.Sign(key, head.message())
@@ -85,22 +109,57 @@ func (p *peerReply) send(status int, h http.Header, xerr string, body io.Reader)
 	}
 	dst.Set(hTime, strconv.FormatInt(head.TimeMicros, 10))
 	dst.Set(hSignature, b64.EncodeToString(sig))
+	var committed <-chan error
+	if small && log != nil {
+		committed = log(sig, sum, size, true)
+		if !early {
+			// No trailer to confirm with: logged before the head leaves.
+			if err := p.logged(committed); err != nil {
+				return sig, sum, size, err
+			}
+			committed = nil
+		}
+	}
 	p.w.WriteHeader(status)
 	if small {
-		_, err = p.w.Write(prefix)
-		return sig, sum, int64(len(prefix)), err
+		if _, err = p.w.Write(prefix); err == nil && committed != nil {
+			err = http.NewResponseController(p.w).Flush()
+		}
+	} else {
+		hr := newHashReader(io.MultiReader(bytes.NewReader(prefix), body), nil)
+		_, err = io.Copy(p.w, hr)
+		var derr error
+		sum, size, derr = hr.drain()
+		if err == nil {
+			err = derr
+		}
+		if err == nil {
+			dst.Set(hBodyHash, b64.EncodeToString(sum))
+			dst.Set(hBodySig, b64.EncodeToString(ed25519.Sign(key, bodyMessage("resp", sig, sum))))
+		}
+		if log != nil {
+			committed = log(sig, sum, size, err == nil)
+		}
 	}
-	hr := newHashReader(io.MultiReader(bytes.NewReader(prefix), body), nil)
-	_, err = io.Copy(p.w, hr)
-	sum, size, derr := hr.drain()
-	if err == nil {
-		err = derr
+	if committed != nil {
+		lerr := p.logged(committed)
+		if err == nil {
+			err = lerr
+		}
 	}
-	if err == nil {
-		dst.Set(hBodyHash, b64.EncodeToString(sum))
-		dst.Set(hBodySig, b64.EncodeToString(ed25519.Sign(key, bodyMessage("resp", sig, sum))))
+	if err == nil && early {
+		dst.Set(hLogged, "1")
 	}
 	return sig, sum, size, err
+}
+
+// logged waits for a log entry's commit.
+func (p *peerReply) logged(committed <-chan error) error {
+	err := <-committed
+	if err != nil {
+		p.n.log.Error("message log append failed; response withheld", "message_id", p.id, "error", err)
+	}
+	return err
 }
 
 func bodyAllowed(status int) bool {
@@ -111,12 +170,12 @@ func bodyAllowed(status int) bool {
 func (p *peerReply) fail(status int, typ, msg string) {
 	body, _ := json.Marshal(xroad.ErrorBody{Type: typ, Message: msg, Detail: uuid.NewString()})
 	h := http.Header{"Content-Type": {"application/json; charset=utf-8"}}
-	_, _, _, _ = p.send(status, h, typ, bytes.NewReader(body))
+	_, _, _, _ = p.send(status, h, typ, bytes.NewReader(body), nil)
 }
 
 func (n *Node) handlePeer(w http.ResponseWriter, r *http.Request) {
 	c := &call{rec: OpRecord{Direction: "in", Method: r.Method, RequestInUs: n.clock.Now().UnixMicro()}}
-	p := &peerReply{n: n, w: w, id: r.Header.Get(xroad.HeaderID)}
+	p := &peerReply{n: n, w: w, method: r.Method, id: r.Header.Get(xroad.HeaderID)}
 	fail := func(status int, typ, msg string) {
 		p.fail(status, typ, msg)
 		c.rec.Status, c.rec.ErrorType = status, typ
@@ -251,22 +310,22 @@ func (n *Node) handlePeer(w http.ResponseWriter, r *http.Request) {
 	}
 	defer resp.Body.Close()
 	c.rec.ResponseInUs = n.clock.Now().UnixMicro()
-	rsig, respHash, size, err := p.send(resp.StatusCode, resp.Header, "", resp.Body)
-	c.rec.ResponseSize, c.rec.Status = size, resp.StatusCode
-	c.entry = msglog.Entry{Direction: "in", MessageID: hdr.ID, Client: head.Client, Service: head.Service, Method: r.Method,
-		Path: head.Target, UserID: hdr.UserID, Issue: hdr.Issue, RequestHash: bodyHash, ResponseHash: respHash, Status: resp.StatusCode,
-		RequestSig: sig, ResponseSig: rsig, PeerSerial: serialOf(peerCert)}
-	if svc.PersonalData {
-		c.entry.Subject, c.entry.Purpose, c.entry.Basis = head.Subject, head.Purpose, head.Basis
-	}
+	status := resp.StatusCode
+	_, _, size, err := p.send(status, resp.Header, "", resp.Body, func(rsig, respHash []byte, size int64, ok bool) <-chan error {
+		c.entry = msglog.Entry{Direction: "in", MessageID: hdr.ID, Client: head.Client, Service: head.Service, Method: r.Method,
+			Path: head.Target, UserID: hdr.UserID, Issue: hdr.Issue, RequestHash: bodyHash, ResponseHash: respHash, Status: status,
+			RequestSig: sig, ResponseSig: rsig, PeerSerial: serialOf(peerCert)}
+		if !ok {
+			c.entry.Status = -1
+		}
+		if svc.PersonalData {
+			c.entry.Subject, c.entry.Purpose, c.entry.Basis = head.Subject, head.Purpose, head.Basis
+		}
+		return n.msgs.Start(c.entry)
+	})
+	c.rec.ResponseSize, c.rec.Status = size, status
 	if err != nil {
-		c.entry.Status, c.rec.Status = -1, -1
-		_ = n.msgs.Append(context.WithoutCancel(r.Context()), c.entry)
-		n.finish(c)
-		panic(http.ErrAbortHandler)
-	}
-	if err := n.msgs.Append(context.WithoutCancel(r.Context()), c.entry); err != nil {
-		n.log.Error("message log append failed; response withheld", "message_id", hdr.ID, "error", err)
+		c.rec.Status = -1
 		n.finish(c)
 		panic(http.ErrAbortHandler)
 	}

@@ -133,6 +133,11 @@ func (n *Node) postReports(ctx context.Context, batch []accessReport) error {
 	return nil
 }
 
+// shipGather is how long the shipper waits after a personal-data call
+// before it ships: the citizen's access log is a moment behind, and the
+// reports' writes keep off the exchanges' path.
+const shipGather = 100 * time.Millisecond
+
 // shipLoop ships access reports as they are logged (and every ShipEvery
 // in any case, which also retries after a failure) until ctx ends.
 func (n *Node) shipLoop(ctx context.Context) {
@@ -144,6 +149,13 @@ func (n *Node) shipLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-n.shipWake:
+			// Calls logged meanwhile go in the same batch: a busy node ships
+			// a few times a second, not once per call.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(shipGather):
+			}
 		case <-t.C:
 		}
 		_, err := n.ShipAccessReports(ctx)

@@ -15,10 +15,16 @@ import (
 
 // Headers between gateways (never sent to clients or providers).
 const (
-	hTime       = "Ortaq-Time"
-	hSignature  = "Ortaq-Signature"
-	hBodyHash   = "Ortaq-Body-Hash"
-	hBodySig    = "Ortaq-Body-Signature"
+	hTime      = "Ortaq-Time"
+	hSignature = "Ortaq-Signature"
+	hBodyHash  = "Ortaq-Body-Hash"
+	hBodySig   = "Ortaq-Body-Signature"
+	// hBodyLength tells the client's gateway how long a small response
+	// body is when it comes chunked, ahead of the hLogged trailer.
+	hBodyLength = "Ortaq-Body-Length"
+	// hLogged, a trailer, is the provider's gateway's word that its message
+	// log holds the exchange ([peerReply.send]).
+	hLogged     = "Ortaq-Logged"
 	hSubject    = "Ortaq-Data-Subject"
 	hPurpose    = "Ortaq-Purpose"
 	hLegalBasis = "Ortaq-Legal-Basis"

@@ -154,18 +154,21 @@ func (l *Log) Close() {
 
 // Append records e and returns once it is committed.
 func (l *Log) Append(ctx context.Context, e Entry) error {
-	r := appendReq{e: e, out: make(chan error, 1)}
 	select {
-	case l.reqs <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-r.out:
+	case err := <-l.Start(e):
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Start queues e and returns at once; the channel receives the outcome of
+// its commit (nil: durable). It lets an exchange do its other work while
+// its entry commits; the entry is written whether or not anyone waits.
+func (l *Log) Start(e Entry) <-chan error {
+	r := appendReq{e: e, out: make(chan error, 1)}
+	l.reqs <- r
+	return r.out
 }
 
 const maxBatch = 512
