@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -123,8 +124,13 @@ type Engine struct {
 	stopTimers context.CancelFunc
 	timersDone chan struct{}
 
-	// the run queue: wake rouses an idle worker, stopping ends the loops
+	// the run queue: due hands this node's workers the runs it queued, by
+	// application id; wake rouses an idle worker to scan the queue;
+	// lastScan (Unix ns) spaces the scans of busy workers; stopping ends
+	// the loops
+	due      chan uuid.UUID
 	wake     chan struct{}
+	lastScan atomic.Int64
 	stopping chan struct{}
 	workers  sync.WaitGroup
 }
@@ -158,7 +164,8 @@ func New(cfg Config, pool *pgxpool.Pool, services Services, people PersonReader,
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Engine{cfg: cfg, pool: pool, services: services, people: people, docs: docs, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	e := &Engine{cfg: cfg, pool: pool, services: services, people: people, docs: docs, log: cfg.Logger, wake: make(chan struct{}, 1),
+		due: make(chan uuid.UUID, 8192)}
 	e.metrics = newMetrics(cfg.Metrics)
 
 	return e, nil

@@ -56,39 +56,92 @@ func (e *Engine) wakeWorkers() {
 	}
 }
 
+// dispatch hands a run this node has just queued to its own workers, who
+// take it by its application id. A queue scan walks the run index from its
+// oldest entry, past every run done since the last vacuum, which under
+// load cost more than the run itself; a lookup by id does not. When the
+// hand-off is full the run waits for a scan, as other nodes' runs do.
+func (e *Engine) dispatch(id uuid.UUID) {
+	select {
+	case e.due <- id:
+	default:
+		e.wakeWorkers()
+	}
+}
+
+// scanDue says whether it is this worker's turn to scan the queue: once
+// every PollInterval on this node. Busy, it keeps runs queued elsewhere
+// (other nodes, decisions, timers, retries, hand-offs that did not fit)
+// from being starved by a stream of submissions; idle, one worker scans
+// instead of all of them.
+func (e *Engine) scanDue() bool {
+	last, now := e.lastScan.Load(), time.Now().UnixNano()
+	return now-last >= int64(e.cfg.PollInterval) && e.lastScan.CompareAndSwap(last, now)
+}
+
 // work takes due runs until Stop: a run under way finishes (or reaches
 // its timeout) before the worker ends.
 func (e *Engine) work(ctx context.Context) {
 	defer e.workers.Done()
 	idle := time.NewTimer(e.cfg.PollInterval)
 	defer idle.Stop()
+	var next uuid.UUID // a run handed off by this node
+	scan := true       // runs may be waiting from before the start
 	for {
 		select {
 		case <-e.stopping:
 			return
 		default:
 		}
-		ran, err := e.runNext(ctx)
-		if err != nil {
-			e.log.Error("run queue", "error", err)
+		if next == uuid.Nil {
+			select {
+			case next = <-e.due:
+			default:
+			}
 		}
-		if ran {
+		if !scan {
+			scan = e.scanDue()
+		}
+		if scan {
+			found, err := e.runNext(ctx, uuid.Nil)
+			if err != nil {
+				e.log.Error("run queue", "error", err)
+			}
+			if found {
+				// There may be more: another idle worker looks too.
+				e.wakeWorkers()
+			}
+			// A scan walks the queue's index; hand-offs come first.
+			scan = found && next == uuid.Nil && len(e.due) == 0
+			if found || next != uuid.Nil {
+				continue
+			}
+		} else if next != uuid.Nil {
+			// Taken by id, or already taken elsewhere.
+			if _, err := e.runNext(ctx, next); err != nil {
+				e.log.Error("run queue", "error", err)
+			}
+			next = uuid.Nil
 			continue
 		}
 		idle.Reset(e.cfg.PollInterval)
 		select {
 		case <-e.stopping:
 			return
+		case next = <-e.due:
 		case <-e.wake:
+			scan = true
 		case <-idle.C:
+			scan = e.scanDue()
 		}
 	}
 }
 
-// runNext takes one due run and works it in one transaction. The row lock
-// is the lease: a node that dies loses its transaction, and the run is due
-// again for every other node at once.
-func (e *Engine) runNext(ctx context.Context) (bool, error) {
+// runNext takes one due run (the application's, or with uuid.Nil the
+// oldest) and works it in one transaction. The row lock is the lease: a
+// node that dies loses its transaction, and the run is due again for every
+// other node at once.
+func (e *Engine) runNext(ctx context.Context, application uuid.UUID) (bool, error) {
 	// One round trip begins the transaction, takes the due run, locks its
 	// application and opens the savepoint the run works in, so that a
 	// failure is undone while the run's row stays locked: its attempt and
@@ -97,9 +150,15 @@ func (e *Engine) runNext(ctx context.Context) (bool, error) {
 	// its last attempt).
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
-	b.Queue(`SELECT r.application_id, r.attempt, r.service_id, r.service_version, `+applicationColumns+`
-		FROM process_run r JOIN application a ON a.id = r.application_id
-		WHERE r.run_at <= $1 ORDER BY r.run_at LIMIT 1 FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF a`, e.cfg.Clock.Now())
+	if application == uuid.Nil {
+		b.Queue(`SELECT r.application_id, r.attempt, r.service_id, r.service_version, `+applicationColumns+`
+			FROM process_run r JOIN application a ON a.id = r.application_id
+			WHERE r.run_at <= $1 ORDER BY r.run_at LIMIT 1 FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF a`, e.cfg.Clock.Now())
+	} else {
+		b.Queue(`SELECT r.application_id, r.attempt, r.service_id, r.service_version, `+applicationColumns+`
+			FROM process_run r JOIN application a ON a.id = r.application_id
+			WHERE r.application_id = $2 AND r.run_at <= $1 FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF a`, e.cfg.Clock.Now(), application)
+	}
 	b.Queue(`SAVEPOINT run`)
 	br := e.pool.SendBatch(ctx, b)
 	tx := br.Tx()

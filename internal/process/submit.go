@@ -107,7 +107,7 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application
 		return app, true, err
 	}
 	e.metrics.submitted.WithLabelValues(def.ID).Inc()
-	e.wakeWorkers()
+	e.dispatch(id)
 	// Answered from what was just written: a read back would cost two more
 	// round trips per application and could only see the same row.
 	return Application{
