@@ -285,8 +285,8 @@ func TestKillDuringProcessingExactlyOneDocument(t *testing.T) {
 	refused := count(t, db.Pool, `SELECT count(*) FROM application WHERE status = 'refused'`)
 	docs := count(t, db.Pool, `SELECT count(*) FROM document`)
 	matched := count(t, db.Pool, `SELECT count(*) FROM application a JOIN document d ON d.id = a.document_id AND d.source LIKE 'application:' || a.id || ':%'`)
-	decisions := count(t, db.Pool, `SELECT count(*) FROM application_step WHERE step IN ('completed', 'refused', 'failed')`)
-	multi := count(t, db.Pool, `SELECT count(*) FROM (SELECT application_id FROM application_step WHERE step IN ('completed', 'refused') GROUP BY 1 HAVING count(*) > 1) x`)
+	decisions := count(t, db.Pool, `SELECT count(*) FROM application, jsonb_array_elements(timeline) s WHERE s->>'step' IN ('completed', 'refused', 'failed')`)
+	multi := count(t, db.Pool, `SELECT count(*) FROM (SELECT a.id FROM application a, jsonb_array_elements(a.timeline) s WHERE s->>'step' IN ('completed', 'refused') GROUP BY 1 HAVING count(*) > 1) x`)
 	unfinishedJobs := count(t, db.Pool, `SELECT count(*) FROM process_run`)
 	// Every kind of event and notification at most once per application
 	// (and task), and the notifications exactly for the completed

@@ -109,8 +109,9 @@ func TestProcessCommands(t *testing.T) {
 	if _, err := r.DB.Pool.Exec(ctx, `UPDATE application SET status = 'failed', decided_at = now() WHERE id = $1`, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.DB.Pool.Exec(ctx, `INSERT INTO application_step (application_id, step, actor, started_at, finished_at, outcome, attempt, detail)
-		VALUES ($1, 'failed', 'system', now(), now(), 'error', 3, '{"error": "boom", "step": "document.issue"}')`, a.ID); err != nil {
+	if _, err := r.DB.Pool.Exec(ctx, `UPDATE application SET timeline = timeline || jsonb_build_array(jsonb_build_object('step', 'failed', 'actor', 'system',
+		'started_at', now(), 'finished_at', now(), 'outcome', 'error', 'attempt', 3, 'detail', '{"error": "boom", "step": "document.issue"}'::jsonb))
+		WHERE id = $1`, a.ID); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errOut = ortaq(t, r, "process", "failed", "--limit", "5")

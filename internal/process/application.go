@@ -51,9 +51,11 @@ var ErrNotFound = errors.New("application not found")
 func (e *Engine) Get(ctx context.Context, id uuid.UUID) (Application, error) {
 	var a Application
 	var refusal *string
-	err := e.pool.QueryRow(ctx, `SELECT id, number, service_id, service_version, status, refusal_code, document_id, submitted_at, decided_at
+	var timeline []storedStep
+	err := e.pool.QueryRow(ctx, `SELECT id, number, service_id, service_version, status, refusal_code, document_id, submitted_at, decided_at,
+			timeline
 		FROM application WHERE id = $1`, id).
-		Scan(&a.ID, &a.Number, &a.ServiceID, &a.ServiceVersion, &a.Status, &refusal, &a.DocumentID, &a.SubmittedAt, &a.DecidedAt)
+		Scan(&a.ID, &a.Number, &a.ServiceID, &a.ServiceVersion, &a.Status, &refusal, &a.DocumentID, &a.SubmittedAt, &a.DecidedAt, &timeline)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Application{}, ErrNotFound
 	}
@@ -63,14 +65,10 @@ func (e *Engine) Get(ctx context.Context, id uuid.UUID) (Application, error) {
 	if refusal != nil {
 		a.RefusalCode = *refusal
 	}
-	rows, err := e.pool.Query(ctx, `SELECT step, actor, started_at, finished_at, outcome, attempt, detail
-		FROM application_step WHERE application_id = $1 ORDER BY id`, id)
-	if err != nil {
-		return Application{}, fmt.Errorf("read timeline: %w", err)
-	}
-	a.Timeline, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Step])
-	if err != nil {
-		return Application{}, fmt.Errorf("read timeline: %w", err)
+	a.Timeline = make([]Step, len(timeline))
+	for i, s := range timeline {
+		a.Timeline[i] = Step{Name: s.Step, Actor: s.Actor, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt, Outcome: s.Outcome,
+			Attempt: s.Attempt, Detail: s.Detail}
 	}
 	return a, nil
 }

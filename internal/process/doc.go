@@ -57,7 +57,7 @@
 //   - Lock order: application, then task; application rows are locked FOR NO
 //     KEY UPDATE so that inserting timeline rows never waits on them.
 //
-// Owns: tables application, application_step, task, task_attachment,
+// Owns: tables application (with its timeline), task, task_attachment,
 // process_timer, process_run, invoice, application_signature; routes /api/v1/applications...,
 // /api/v1/tasks... and /api/v1/payments; outbox topics
 // process.application.{submitted,paused,decided,returned,corrected,signed},

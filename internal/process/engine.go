@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -283,13 +284,14 @@ func (e *Engine) runInTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, app *queu
 	steps := f.steps
 	if Final(out.status) {
 		steps = append(steps, step{Name: out.status, Actor: "system", Start: now, End: now, Outcome: "ok", Attempt: attempt})
-		b.Queue(`UPDATE application SET status = $2, refusal_code = $3, document_id = $4, decided_at = $5, updated_at = $5, cursor = -1 WHERE id = $1`,
-			id, out.status, out.refusal, f.result, now)
+		b.Queue(`UPDATE application SET status = $2, refusal_code = $3, document_id = $4, decided_at = $5, updated_at = $5, cursor = -1,
+				timeline = timeline || $6::jsonb WHERE id = $1`,
+			id, out.status, out.refusal, f.result, now, timelineOf(steps...))
 	} else {
-		b.Queue(`UPDATE application SET status = $2, cursor = $3, data = $4, document_id = $5, updated_at = $6 WHERE id = $1`,
-			id, out.status, out.cursor, f.data, f.result, now)
+		b.Queue(`UPDATE application SET status = $2, cursor = $3, data = $4, document_id = $5, updated_at = $6,
+				timeline = timeline || $7::jsonb WHERE id = $1`,
+			id, out.status, out.cursor, f.data, f.result, now, timelineOf(steps...))
 	}
-	queueSteps(b, id, steps)
 	if Final(out.status) {
 		err = outbox.Queue(b, now, "process.application.decided", id.String(), decided(id, def.ID, out.status, out.refusal, f.result))
 	} else {
@@ -395,67 +397,61 @@ type step struct {
 	Detail  map[string]any
 }
 
-const insertStep = `INSERT INTO application_step (application_id, step, actor, started_at, finished_at, outcome, attempt, detail)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
-
-// stored is s as recorded: a first attempt unless it says otherwise, and an
-// empty detail rather than none.
-func (s step) stored() step {
-	if s.Attempt == 0 {
-		s.Attempt = 1
-	}
-	if s.Detail == nil {
-		s.Detail = map[string]any{}
-	}
-	return s
+// storedStep is a step as the application's timeline (a JSON array in its
+// row) keeps it.
+type storedStep struct {
+	Step       string         `json:"step"`
+	Actor      string         `json:"actor"`
+	StartedAt  time.Time      `json:"started_at"`
+	FinishedAt time.Time      `json:"finished_at"`
+	Outcome    string         `json:"outcome"`
+	Attempt    int            `json:"attempt"`
+	Detail     map[string]any `json:"detail"`
 }
 
-func stepArgs(id uuid.UUID, s step) []any {
-	s = s.stored()
-	return []any{id, s.Name, s.Actor, s.Start, s.End, s.Outcome, s.Attempt, s.Detail}
+// timelineOf is steps as JSON to append to a timeline: a first attempt
+// unless a step says otherwise, an empty detail rather than none, times in
+// UTC to the microsecond (as PostgreSQL keeps times).
+func timelineOf(steps ...step) []byte {
+	out := make([]storedStep, len(steps))
+	for i, s := range steps {
+		if s.Attempt == 0 {
+			s.Attempt = 1
+		}
+		if s.Detail == nil {
+			s.Detail = map[string]any{}
+		}
+		out[i] = storedStep{Step: s.Name, Actor: s.Actor, StartedAt: s.Start.UTC().Truncate(time.Microsecond),
+			FinishedAt: s.End.UTC().Truncate(time.Microsecond), Outcome: s.Outcome, Attempt: s.Attempt, Detail: s.Detail}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		// Details are built from JSON-safe values; a step that cannot be
+		// encoded is recorded without its detail rather than lost.
+		for i := range out {
+			out[i].Detail = map[string]any{"detail_error": err.Error()}
+		}
+		b, _ = json.Marshal(out)
+	}
+	return b
 }
+
+const appendSteps = `UPDATE application SET timeline = timeline || $2::jsonb WHERE id = $1`
 
 func addStep(ctx context.Context, tx pgx.Tx, id uuid.UUID, s step) error {
-	if _, err := tx.Exec(ctx, insertStep, stepArgs(id, s)...); err != nil {
+	if _, err := tx.Exec(ctx, appendSteps, id, timelineOf(s)); err != nil {
 		return fmt.Errorf("record step %s: %w", s.Name, err)
 	}
 	return nil
 }
 
 func queueStep(b *pgx.Batch, id uuid.UUID, s step) {
-	b.Queue(insertStep, stepArgs(id, s)...)
+	queueSteps(b, id, []step{s})
 }
 
-// queueSteps records a run's steps, in order, with one statement: a run
-// writes four or five, and each statement of its own costs the database
-// more than the row.
+// queueSteps appends steps, in order, to the application's timeline.
 func queueSteps(b *pgx.Batch, id uuid.UUID, steps []step) {
-	if len(steps) == 1 {
-		queueStep(b, id, steps[0])
-		return
-	}
-	cols := struct {
-		names, actors, outcomes []string
-		starts, ends            []time.Time
-		attempts                []int
-		details                 []map[string]any
-	}{}
-	for _, s := range steps {
-		s = s.stored()
-		cols.names = append(cols.names, s.Name)
-		cols.actors = append(cols.actors, s.Actor)
-		cols.starts = append(cols.starts, s.Start)
-		cols.ends = append(cols.ends, s.End)
-		cols.outcomes = append(cols.outcomes, s.Outcome)
-		cols.attempts = append(cols.attempts, s.Attempt)
-		cols.details = append(cols.details, s.Detail)
-	}
-	b.Queue(`INSERT INTO application_step (application_id, step, actor, started_at, finished_at, outcome, attempt, detail)
-		SELECT $1, s.step, s.actor, s.started_at, s.finished_at, s.outcome, s.attempt, s.detail
-		FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::int[], $8::jsonb[])
-			WITH ORDINALITY AS s (step, actor, started_at, finished_at, outcome, attempt, detail, n)
-		ORDER BY s.n`,
-		id, cols.names, cols.actors, cols.starts, cols.ends, cols.outcomes, cols.attempts, cols.details)
+	b.Queue(appendSteps, id, timelineOf(steps...))
 }
 
 type metrics struct {

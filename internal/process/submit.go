@@ -75,10 +75,9 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (app Application
 	// transaction, all or none.
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO application (id, number, service_id, service_version, applicant_iin, inputs, status,
-			idempotency_key, request_hash, submitted_at)
-		VALUES ($1, $2, $3, $4, $5, $6, 'submitted', $7, $8, $9)`,
-		id, number, def.ID, def.Version, applicant.String(), inputs, req.IdempotencyKey, hash[:], now)
-	queueStep(b, id, submitted)
+			idempotency_key, request_hash, submitted_at, timeline)
+		VALUES ($1, $2, $3, $4, $5, $6, 'submitted', $7, $8, $9, $10)`,
+		id, number, def.ID, def.Version, applicant.String(), inputs, req.IdempotencyKey, hash[:], now, timelineOf(submitted))
 	if err := outbox.Queue(b, now, "process.application.submitted", id.String(),
 		map[string]any{"application_id": id, "service_id": def.ID, "service_version": def.Version}); err != nil {
 		return Application{}, false, err
