@@ -38,8 +38,9 @@
 // # Guarantees
 //
 //   - Exactly one outcome per application. A worker takes a queued run with
-//     FOR UPDATE SKIP LOCKED in the run's own transaction; the run's steps,
-//     timeline rows, state change, outbox events and the queued run's
+//     FOR UPDATE SKIP LOCKED in the run's own transaction (by the id its
+//     node handed over, or by scanning the queue); the run's steps on the
+//     timeline, state change, outbox events and the queued run's
 //     deletion commit in it, on a row lock of the application. A crash
 //     rolls all of it back and frees the queued run for another worker at
 //     once: its row lock was the lease. A run that finds the application
@@ -55,7 +56,7 @@
 //   - Several nodes on one database share the work: SKIP LOCKED hands each
 //     queued run to one worker, and each timer to one node.
 //   - Lock order: application, then task; application rows are locked FOR NO
-//     KEY UPDATE so that inserting timeline rows never waits on them.
+//     KEY UPDATE so that inserting rows that refer to them never waits.
 //
 // Owns: tables application (with its timeline), task, task_attachment,
 // process_timer, process_run, invoice, application_signature; routes /api/v1/applications...,
