@@ -164,10 +164,10 @@ func (s *Store) Issue(ctx context.Context, tx pgx.Tx, spec Spec) (Document, erro
 	// The source's unique constraint is the exactly-once guard: when the
 	// source already has a document, that one is the answer.
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO document (id, number, kind, issuer, subject_iin, source, fields, jws, key_id, issued_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		INSERT INTO document (id, number, kind, issuer, subject_iin, source, jws, key_id, issued_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (source) DO NOTHING`,
-		d.ID, d.Number, d.Kind, d.Issuer, d.SubjectIIN, d.Source, d.Fields, d.JWS, d.KeyID, d.IssuedAt)
+		d.ID, d.Number, d.Kind, d.Issuer, d.SubjectIIN, d.Source, d.JWS, d.KeyID, d.IssuedAt)
 	if err != nil {
 		return Document{}, fmt.Errorf("store document: %w", err)
 	}
@@ -177,12 +177,25 @@ func (s *Store) Issue(ctx context.Context, tx pgx.Tx, spec Spec) (Document, erro
 	return d, nil
 }
 
-const selectDocument = `SELECT id, number, kind, issuer, subject_iin, source, fields, jws, key_id, issued_at FROM document`
+const selectDocument = `SELECT id, number, kind, issuer, subject_iin, source, jws, key_id, issued_at FROM document`
 
+// scanDocument reads a document; its fields are those of the signed
+// payload, the only copy kept.
 func scanDocument(row pgx.CollectableRow) (Document, error) {
 	var d Document
-	err := row.Scan(&d.ID, &d.Number, &d.Kind, &d.Issuer, &d.SubjectIIN, &d.Source, &d.Fields, &d.JWS, &d.KeyID, &d.IssuedAt)
-	return d, err
+	if err := row.Scan(&d.ID, &d.Number, &d.Kind, &d.Issuer, &d.SubjectIIN, &d.Source, &d.JWS, &d.KeyID, &d.IssuedAt); err != nil {
+		return Document{}, err
+	}
+	p, err := parse(d.JWS)
+	var payload Payload
+	if err == nil {
+		err = json.Unmarshal(p.payload, &payload)
+	}
+	if err != nil {
+		return Document{}, fmt.Errorf("document %s: stored JWS unreadable: %w", d.ID, err)
+	}
+	d.Fields = payload.Fields
+	return d, nil
 }
 
 type querier interface {
