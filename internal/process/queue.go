@@ -150,14 +150,13 @@ func (e *Engine) runNext(ctx context.Context, application uuid.UUID) (bool, erro
 	// its last attempt).
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
+	const claim = `SELECT r.application_id, r.attempt, r.service_id, r.service_version, ` + applicationColumns + `
+		FROM process_run r JOIN application a ON a.id = r.application_id WHERE r.run_at <= $1 `
+	const locks = ` FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF a`
 	if application == uuid.Nil {
-		b.Queue(`SELECT r.application_id, r.attempt, r.service_id, r.service_version, `+applicationColumns+`
-			FROM process_run r JOIN application a ON a.id = r.application_id
-			WHERE r.run_at <= $1 ORDER BY r.run_at LIMIT 1 FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF a`, e.cfg.Clock.Now())
+		b.Queue(claim+`ORDER BY r.run_at LIMIT 1`+locks, e.cfg.Clock.Now())
 	} else {
-		b.Queue(`SELECT r.application_id, r.attempt, r.service_id, r.service_version, `+applicationColumns+`
-			FROM process_run r JOIN application a ON a.id = r.application_id
-			WHERE r.application_id = $2 AND r.run_at <= $1 FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF a`, e.cfg.Clock.Now(), application)
+		b.Queue(claim+`AND r.application_id = $2`+locks, e.cfg.Clock.Now(), application)
 	}
 	b.Queue(`SAVEPOINT run`)
 	br := e.pool.SendBatch(ctx, b)

@@ -380,13 +380,15 @@ func (n *Node) logEarly(resp *http.Response, rh responseHead, c *call) *earlyRep
 	return e
 }
 
-// withhold records that a response logged as received did not reach the
-// client: a second entry, with status -1.
+// withhold records that a response did not reach the client: an entry
+// with status -1 (after the one that logged it as received, if any).
 func (e *earlyReply) withhold(n *Node, c *call) {
-	if e == nil || e.err != nil {
+	if e == nil {
 		return
 	}
-	_ = e.wait()
+	if e.err == nil {
+		_ = e.wait()
+	}
 	c.entry.Status = -1
 	_ = n.msgs.Append(context.Background(), c.entry)
 }
